@@ -1,0 +1,55 @@
+# Every command of the project. `make help` lists them.
+SHELL := /bin/bash
+PY := .venv/bin/python
+HTTP_PORT ?= 8000
+GRPC_PORT ?= 8001
+METRICS_PORT ?= 8002
+Q ?= How do I remove a specific item from an array in JavaScript?
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo build build-gpu serve serve-fg stop status ask test test-unit test-integration lint
+
+help: ## list the commands
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+setup: ## install everything (Debian packages, .venv, .venv-tf, Azurite); idempotent
+	bash scripts/setup.sh
+
+demo: setup build ## main job: set up, build the repository, start Triton, answer real requests
+	$(MAKE) --no-print-directory serve
+	$(PY) -m faq.client "$(Q)"
+	$(PY) -m faq.client "why does 0.1 + 0.2 not equal 0.3 in js"
+	@echo "Triton keeps running on localhost:$(HTTP_PORT) (HTTP), $(GRPC_PORT) (gRPC), $(METRICS_PORT) (metrics); 'make stop' stops it."
+
+build: ## export models (cached under build/) and render model_repository/ for the local CPU server
+	$(PY) -m export.build_repository --target cpu
+
+build-gpu: ## render the GPU variant (native onnxruntime + TensorRT) into build/model_repository_gpu/
+	$(PY) -m export.build_repository --target gpu --repository build/model_repository_gpu
+
+serve: ## start Triton in the background on model_repository/ and wait until ready
+	$(PY) -m serving serve --detach --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+serve-fg: ## start Triton in the foreground (Ctrl-C stops it)
+	$(PY) -m serving serve --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
+
+stop: ## stop the background Triton server and its Python-backend stubs
+	$(PY) -m serving stop
+
+status: ## list the models of the running server and their state
+	$(PY) -m serving status
+
+ask: ## ask the FAQ model a question: make ask Q="how to clone an object"
+	$(PY) -m faq.client "$(Q)"
+
+test: ## set up, then run the whole test suite (what CI runs)
+	bash scripts/test.sh
+
+test-unit: ## unit tests only
+	bash scripts/test.sh tests/unit
+
+test-integration: ## integration tests only (start a real Triton server)
+	bash scripts/test.sh tests/integration
+
+lint: ## ruff
+	.venv/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Python-backend model sources that Triton ensembles chain with the networks."""

@@ -1,0 +1,1 @@
+"""Export scripts: framework models to ONNX (and TensorRT plans on GPU) and repository builds."""

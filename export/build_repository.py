@@ -1,0 +1,79 @@
+"""Build a Triton model repository for a target from the model catalog.
+
+Exports whatever ONNX artifact is missing (or all of them with ``--rebuild``), then renders
+every model's ``config.pbtxt`` and version folder. The output folder is replaced model by
+model, so a partial build never leaves a model with a stale config.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serving.catalog import all_models
+from serving.modelspec import ModelSpec, Target
+from serving.paths import ARTIFACTS_DIR, MODEL_REPOSITORY_DIR
+from serving.render import validate, write_model
+
+log = logging.getLogger(__name__)
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def ensure_artifacts(specs: list[ModelSpec], artifacts_dir: Path, rebuild: bool = False) -> None:
+    """Run each distinct exporter whose artifact is missing (once, even if several share it)."""
+    done: set[str] = set()
+    for spec in specs:
+        if spec.exporter is None or spec.exporter in done:
+            continue
+        needed = [p for p in (spec.artifact, *spec.extra_files.values()) if p]
+        if not rebuild and all((artifacts_dir / p).is_file() for p in needed):
+            continue
+        module_name, func_name = spec.exporter.split(":")
+        log.info("exporting %s with %s", spec.name, spec.exporter)
+        getattr(importlib.import_module(module_name), func_name)(artifacts_dir)
+        done.add(spec.exporter)
+
+
+def build(
+    target: Target,
+    repository: Path = MODEL_REPOSITORY_DIR,
+    artifacts_dir: Path = ARTIFACTS_DIR,
+    only: list[str] | None = None,
+    rebuild: bool = False,
+) -> list[Path]:
+    """Export missing artifacts and render the repository; returns the model folders."""
+    specs = all_models()
+    validate(specs)
+    specs = [s for s in specs if target in s.targets and (not only or s.name in only)]
+    ensure_artifacts(specs, artifacts_dir, rebuild)
+    repository.mkdir(parents=True, exist_ok=True)
+    written = [write_model(spec, target, repository, artifacts_dir) for spec in specs]
+    if not only:  # drop models that no longer exist in the catalog
+        keep = {spec.name for spec in specs}
+        for child in repository.iterdir():
+            if child.is_dir() and (child / "config.pbtxt").exists() and child.name not in keep:
+                shutil.rmtree(child)
+    return written
+
+
+@app.command()
+def main(
+    target: Annotated[str, typer.Option(help="cpu (local server) or gpu (official container)")] = "cpu",
+    repository: Annotated[Path, typer.Option(help="output folder")] = MODEL_REPOSITORY_DIR,
+    model: Annotated[list[str] | None, typer.Option(help="only these models (repeatable)")] = None,
+    rebuild: Annotated[bool, typer.Option(help="re-export every artifact")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if target not in ("cpu", "gpu"):
+        raise typer.BadParameter("target must be cpu or gpu")
+    for path in build(target, repository, only=model, rebuild=rebuild):  # type: ignore[arg-type]
+        typer.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared serving code: Triton launcher, model specifications and config rendering."""

@@ -1,0 +1,118 @@
+"""Command line for the local Triton server: ``python -m serving serve|stop|status``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
+from serving.triton import Ports, TritonError, TritonServer, stop_process_group
+
+app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
+STATE_FILE = RUN_DIR / "triton.json"
+
+
+def _read_state() -> dict | None:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@app.command()
+def serve(
+    repository: Annotated[Path, typer.Option(help="model repository")] = MODEL_REPOSITORY_DIR,
+    http_port: int = 8000,
+    grpc_port: int = 8001,
+    metrics_port: int = 8002,
+    detach: Annotated[bool, typer.Option(help="start in the background and return once ready")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 300.0,
+    log_file: Annotated[Path, typer.Option(help="server log")] = RUN_DIR / "triton.log",
+    extra: Annotated[list[str] | None, typer.Option(help="extra tritonserver flag (repeatable)")] = None,
+) -> None:
+    """Start tritonserver on REPOSITORY and wait until every model is ready."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    state = _read_state()
+    if state and _pid_alive(state["pid"]):
+        raise typer.BadParameter(
+            f"a server started here is already running (pid {state['pid']}); `make stop` first"
+        )
+    ports = Ports(http_port, grpc_port, metrics_port)
+    server = TritonServer(repository.resolve(), ports, log_path=log_file, extra_args=extra or ())
+    try:
+        server.start(timeout)
+    except TritonError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    assert server.process is not None
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps({"pid": server.process.pid, **ports.__dict__, "log": str(log_file)}))
+    typer.echo(
+        f"Triton ready: HTTP localhost:{ports.http}  gRPC localhost:{ports.grpc}  "
+        f"metrics localhost:{ports.metrics}  (log {log_file})"
+    )
+    if detach:
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while server.process.poll() is None:
+            time.sleep(1)
+        typer.secho(f"tritonserver exited with code {server.process.returncode}", fg="red", err=True)
+        raise typer.Exit(1)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()
+        STATE_FILE.unlink(missing_ok=True)
+
+
+@app.command()
+def stop() -> None:
+    """Stop the server started with ``serve --detach`` (and its Python-backend stubs)."""
+    state = _read_state()
+    if not state or not _pid_alive(state["pid"]):
+        typer.echo("no server running")
+        STATE_FILE.unlink(missing_ok=True)
+        return
+    stop_process_group(state["pid"])
+    STATE_FILE.unlink(missing_ok=True)
+    typer.echo(f"stopped Triton (pid {state['pid']})")
+
+
+@app.command()
+def status() -> None:
+    """Print whether the local server is up and which models are ready."""
+    state = _read_state()
+    port = state["http"] if state else 8000
+    request = urllib.request.Request(
+        f"http://localhost:{port}/v2/repository/index", data=b"{}", method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            models = json.loads(resp.read())
+        for model in models:
+            typer.echo(f"{model['name']:<28} {model.get('state', '?')}")
+    except (OSError, ValueError):
+        typer.echo(f"no server answering on localhost:{port}")
+        raise typer.Exit(1) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,116 @@
+"""The single source of truth for every served model.
+
+Each model is described once, as a :class:`ModelSpec`: its name, tensors, batching and
+instance settings. ``serving.render`` turns a spec into a Triton ``config.pbtxt`` for a
+target (the local CPU server, where ONNX runs inside a Python-backend ONNX Runtime
+runner, or the official GPU container, where the native ``onnxruntime`` backend runs it).
+Nothing else in the project writes Triton configuration by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Target = Literal["cpu", "gpu"]
+ModelKind = Literal["onnx", "python", "ensemble"]
+
+TARGETS: tuple[Target, ...] = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output tensor; ``dims`` exclude the batch dimension when batching is on."""
+
+    name: str
+    data_type: str  # Triton enum name, e.g. "TYPE_FP32", "TYPE_STRING"
+    dims: tuple[int, ...]
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    """Dynamic batcher settings; ``max_queue_delay_us`` trades latency for batch size."""
+
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_delay_us: int = 0
+
+
+@dataclass(frozen=True)
+class Instances:
+    """Instance counts per target (CPU server vs GPU container)."""
+
+    cpu: int = 1
+    gpu: int = 1
+
+
+@dataclass(frozen=True)
+class EnsembleStep:
+    """One step of an ensemble: maps the step model's tensor names to ensemble tensor names."""
+
+    model: str
+    input_map: dict[str, str]
+    output_map: dict[str, str]
+
+
+@dataclass(frozen=True)
+class WarmupInput:
+    """Warm-up data for one input: zeros, random values or the bytes of a file."""
+
+    data_type: str
+    dims: tuple[int, ...]
+    source: Literal["zero", "random", "file"] = "zero"
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Warmup:
+    name: str
+    batch_size: int
+    inputs: dict[str, WarmupInput]
+
+
+@dataclass(frozen=True)
+class OrtSettings:
+    """ONNX Runtime threading; 0 lets ONNX Runtime decide."""
+
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything Triton needs to know about one model, for every target.
+
+    ``artifact`` is the ONNX file (for ``kind="onnx"``) relative to the build folder, and
+    ``exporter`` the ``module:function`` that writes it (called with the destination path).
+    ``python_source`` names a file in ``ensembles/python_models/`` that becomes ``model.py``.
+    ``extra_files`` maps a file name in the version folder to a path relative to the build
+    folder (tables a Python model loads at start, for example).
+    """
+
+    name: str
+    kind: ModelKind
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    max_batch_size: int = 0
+    dynamic_batching: DynamicBatching | None = None
+    instances: Instances = Instances()
+    description: str = ""
+    artifact: str | None = None
+    exporter: str | None = None
+    python_source: str | None = None
+    extra_files: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    steps: tuple[EnsembleStep, ...] = ()
+    ort: OrtSettings = OrtSettings()
+    warmup: tuple[Warmup, ...] = ()
+    gpu_tensorrt_fp16: bool = True
+    targets: tuple[Target, ...] = TARGETS
+
+    def tensor(self, name: str) -> TensorSpec:
+        for tensor in (*self.inputs, *self.outputs):
+            if tensor.name == name:
+                return tensor
+        raise KeyError(f"model {self.name!r} has no tensor {name!r}")

@@ -1,0 +1,262 @@
+"""Start and stop a real Triton Inference Server on this machine, without Docker.
+
+The ``nvidia-pytriton`` wheel ships a complete Triton 2.51 server and its Python backend,
+but not the backend stub for the running Python in the backend folder: we copy it there.
+The server runs in its own process group so that stopping it also stops the Python-backend
+stub processes it started, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serving.paths import REPO_ROOT, RUN_DIR
+
+log = logging.getLogger(__name__)
+
+
+class TritonError(RuntimeError):
+    """The server cannot be found, started or reached."""
+
+
+@dataclass(frozen=True)
+class TritonInstall:
+    """Where the wheel put the server binary, its backends and its bundled libraries."""
+
+    binary: Path
+    backends_dir: Path
+    stub: Path
+
+    @property
+    def site_packages(self) -> Path:
+        return self.binary.parents[3]
+
+
+def locate_triton() -> TritonInstall:
+    """Find the Triton server shipped in ``nvidia-pytriton`` for the running Python."""
+    try:
+        import pytriton
+    except ImportError as exc:
+        raise TritonError("nvidia-pytriton is not installed; run `make setup` (scripts/setup.sh)") from exc
+    root = Path(pytriton.__file__).resolve().parent / "tritonserver"
+    binary = root / "bin" / "tritonserver"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not binary.is_file():
+        raise TritonError(f"Triton binary not found at {binary}")
+    if not stub.is_file():
+        raise TritonError(f"no Python backend stub for Python {version} under {stub.parent.parent}")
+    return TritonInstall(binary=binary, backends_dir=root / "backends", stub=stub)
+
+
+def prepare_python_backend(install: TritonInstall) -> None:
+    """Put the stub for this Python next to the Python backend (idempotent)."""
+    target = install.backends_dir / "python" / "triton_python_backend_stub"
+    if target.is_file() and target.stat().st_size == install.stub.stat().st_size:
+        return
+    shutil.copy2(install.stub, target)
+    target.chmod(0o755)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for ``count`` distinct free ports (for tests that run side by side)."""
+    sockets, ports = [], []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+            ports.append(sock.getsockname()[1])
+    finally:
+        for sock in sockets:
+            sock.close()
+    return ports
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int = 8000
+    grpc: int = 8001
+    metrics: int = 8002
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*free_ports(3))
+
+
+@dataclass
+class TritonServer:
+    """A ``tritonserver`` process on ``model_repository``; use as a context manager."""
+
+    model_repository: Path
+    ports: Ports = field(default_factory=Ports)
+    log_path: Path = RUN_DIR / "triton.log"
+    extra_args: Sequence[str] = ()
+    install: TritonInstall | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"localhost:{self.ports.http}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"localhost:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://localhost:{self.ports.metrics}/metrics"
+
+    def command(self) -> list[str]:
+        install = self.install or locate_triton()
+        return [
+            str(install.binary),
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={install.backends_dir}",
+            f"--http-port={self.ports.http}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--metrics-port={self.ports.metrics}",
+            "--allow-gpu-metrics=false",
+            "--log-verbose=0",
+            "--exit-timeout-secs=10",
+            *self.extra_args,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """The stub embeds the system libpython; give it this venv's packages and the repo."""
+        install = self.install or locate_triton()
+        env = dict(os.environ)
+        paths = [str(REPO_ROOT), str(install.site_packages)]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        return env
+
+    def start(self, timeout: float = 180.0) -> TritonServer:
+        if self.process is not None:
+            raise TritonError("server already started")
+        if not Path(self.model_repository).is_dir():
+            raise TritonError(f"model repository {self.model_repository} does not exist; run `make build`")
+        for name, port in (
+            ("HTTP", self.ports.http),
+            ("gRPC", self.ports.grpc),
+            ("metrics", self.ports.metrics),
+        ):
+            if not port_is_free(port):
+                raise TritonError(
+                    f"{name} port {port} is in use (another Triton? `make stop` or pick other ports)"
+                )
+        self.install = self.install or locate_triton()
+        prepare_python_backend(self.install)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            log.info("starting %s (log: %s)", " ".join(self.command()), self.log_path)
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,
+            )
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise TritonError(
+                    f"tritonserver exited with code {self.process.returncode} during start-up; "
+                    f"last log lines:\n{tail(self.log_path)}"
+                )
+            if self.is_ready():
+                return
+            time.sleep(0.5)
+        raise TritonError(f"server not ready after {timeout:.0f}s; last log lines:\n{tail(self.log_path)}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM the server (it unloads models and ends its stubs), then clean the group."""
+        if self.process is None:
+            return
+        stop_process_group(self.process.pid, self.process, timeout)
+        self.process = None
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_process_group(
+    pid: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 60.0
+) -> None:
+    """Terminate ``pid`` gracefully, then kill whatever is left in its process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                break
+        elif not _alive(pid):
+            break
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); treat it as gone
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
