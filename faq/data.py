@@ -24,9 +24,7 @@ from typing import Annotated
 
 import pandas as pd
 
-DEFAULT_DATA_DIR: Path = (
-    Path(__file__).resolve().parent / "datasets" / "stackoverflow_js"
-)
+DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parent / "datasets" / "stackoverflow_js"
 SOURCE_URL: str = "https://bostondata.blob.core.windows.net/stackoverflow/"
 
 ORIGINALS_FILE = "orig-q.tsv.gz"
@@ -49,9 +47,7 @@ ORIGINAL_MIN_DUPES = 12
 DEFAULT_MIN_TEXT_LEN = 10
 DEFAULT_MIN_DUPES = 5
 
-_CODE_BLOCK_RE = re.compile(
-    r"<pre\b[^>]*>\s*<code\b[^>]*>.*?</code>\s*</pre>", re.DOTALL | re.IGNORECASE
-)
+_CODE_BLOCK_RE = re.compile(r"<pre\b[^>]*>\s*<code\b[^>]*>.*?</code>\s*</pre>", re.DOTALL | re.IGNORECASE)
 _LINK_RE = re.compile(r"<a\b[^>]*>(.*?)</a>", re.DOTALL | re.IGNORECASE)
 # Inline tags vanish without a space ("<code>x</code>." -> "x."); any other tag (p, br, li, ...)
 # separates words.
@@ -150,9 +146,7 @@ def _int_ids(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
     values = pd.to_numeric(df[column], errors="coerce")
     bad = values.isna() | (values != values.round())
     if bad.any():
-        raise ValueError(
-            f"{path}: column {column} has non-integer values in {int(bad.sum())} rows"
-        )
+        raise ValueError(f"{path}: column {column} has non-integer values in {int(bad.sum())} rows")
     return values.astype("int64")
 
 
@@ -172,9 +166,7 @@ def load_dataset(
     """
     data_dir = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
     if min_text_len < 0 or min_dupes < 1:
-        raise ValueError(
-            f"need min_text_len >= 0 and min_dupes >= 1, got {min_text_len}, {min_dupes}"
-        )
+        raise ValueError(f"need min_text_len >= 0 and min_dupes >= 1, got {min_text_len}, {min_dupes}")
     orig_path, dup_path, ans_path = (data_dir / name for name in FILES)
     orig_raw = _read_tsv(orig_path, QUESTION_COLUMNS)
     dup_raw = _read_tsv(dup_path, QUESTION_COLUMNS)
@@ -197,9 +189,7 @@ def load_dataset(
         }
     )
     # An AnswerId must identify one original, else duplicates could not be linked unambiguously.
-    originals = originals.sort_values("faq_id", kind="stable").drop_duplicates(
-        "answer_id"
-    )
+    originals = originals.sort_values("faq_id", kind="stable").drop_duplicates("answer_id")
     originals = originals.merge(answers, on="answer_id", how="inner")
     originals = originals[originals["question"].str.len() >= min_text_len]
 
@@ -212,9 +202,7 @@ def load_dataset(
         }
     )
     duplicates = duplicates[duplicates["text"].str.len() >= min_text_len]
-    duplicates = duplicates.merge(
-        originals[["answer_id", "faq_id"]], on="answer_id", how="inner"
-    )
+    duplicates = duplicates.merge(originals[["answer_id", "faq_id"]], on="answer_id", how="inner")
 
     counts = duplicates["faq_id"].value_counts()
     keep = counts.index[counts >= min_dupes]
@@ -248,9 +236,7 @@ def split_duplicates(
     from sklearn.model_selection import train_test_split
 
     dups = ds.duplicates
-    train, test = train_test_split(
-        dups, test_size=test_size, random_state=seed, stratify=dups["faq_id"]
-    )
+    train, test = train_test_split(dups, test_size=test_size, random_state=seed, stratify=dups["faq_id"])
     for name, part in (("train", train), ("test", test)):
         absent = set(dups["faq_id"]) - set(part["faq_id"])
         if absent:
@@ -269,15 +255,11 @@ def build_cli():  # -> typer.Typer (typer is imported lazily so the loader stays
     """The ``python -m faq.data stats|download`` command line."""
     import typer
 
-    app = typer.Typer(
-        add_completion=False, help="FAQ data set: statistics and explicit download."
-    )
+    app = typer.Typer(add_completion=False, help="FAQ data set: statistics and explicit download.")
 
     @app.command()
     def stats(
-        data_dir: Annotated[
-            Path, typer.Option(help="folder with the 3 files")
-        ] = DEFAULT_DATA_DIR,
+        data_dir: Annotated[Path, typer.Option(help="folder with the 3 files")] = DEFAULT_DATA_DIR,
         min_text_len: int = DEFAULT_MIN_TEXT_LEN,
         min_dupes: int = DEFAULT_MIN_DUPES,
         test_size: float = 0.2,
@@ -290,9 +272,7 @@ def build_cli():  # -> typer.Typer (typer is imported lazily so the loader stays
         typer.echo(f"originals:         {len(ds.originals)}")
         typer.echo(f"duplicates:        {len(ds.duplicates)}")
         if len(per):
-            typer.echo(
-                f"dupes per orig:    min {per.min()}, median {per.median():g}, max {per.max()}"
-            )
+            typer.echo(f"dupes per orig:    min {per.min()}, median {per.median():g}, max {per.max()}")
             train, test = split_duplicates(ds, test_size=test_size, seed=seed)
             typer.echo(f"split (seed {seed}):   train {len(train)}, test {len(test)}")
 

@@ -56,9 +56,7 @@ def _one_line(text: str) -> str:
 def _stamp(key: str, start: datetime, max_days: int) -> datetime:
     """A deterministic pseudo-random timestamp after ``start`` (hash of ``key``)."""
     h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-    return start + timedelta(
-        days=1 + h % max_days, seconds=(h >> 20) % 86400, milliseconds=(h >> 40) % 1000
-    )
+    return start + timedelta(days=1 + h % max_days, seconds=(h >> 20) % 86400, milliseconds=(h >> 40) % 1000)
 
 
 def _iso(ts: datetime) -> str:
@@ -80,39 +78,27 @@ def load_source(source_dir: Path = SOURCE_DIR) -> list[dict[str, Any]]:
         for key in ("id", "title", "body", "answer", "duplicates"):
             if key not in e:
                 raise ValueError(f"{where}: missing key {key!r}")
-        if (
-            not isinstance(e["id"], int)
-            or not 1 <= e["id"] <= MAX_ENTRY_ID
-            or e["id"] in seen_ids
-        ):
+        if not isinstance(e["id"], int) or not 1 <= e["id"] <= MAX_ENTRY_ID or e["id"] in seen_ids:
             raise ValueError(f"{where}: id must be a unique int in 1..{MAX_ENTRY_ID}")
         seen_ids.add(e["id"])
-        fields = [e["title"], e["body"], e["answer"], *e["duplicates"]]
-        if not all(isinstance(f, str) for f in fields):
-            raise ValueError(
-                f"{where}: title, body, answer and every duplicate must be strings"
-            )
+        fields = {"title": e["title"], "body": e["body"], "answer": e["answer"]}
+        fields.update({f"duplicates[{k}]": d for k, d in enumerate(e["duplicates"])})
+        for key, value in fields.items():
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"{where}: {key} must be a string (quote it in YAML if it holds ': '), got {value!r}"
+                )
         if not DEFAULT_MIN_DUPES <= len(e["duplicates"]) <= MAX_DUPES:
-            raise ValueError(
-                f"{where}: needs {DEFAULT_MIN_DUPES}..{MAX_DUPES} duplicates"
-            )
-        texts = [_one_line(f"{e['title']} {e['body']}")] + [
-            _one_line(d) for d in e["duplicates"]
-        ]
+            raise ValueError(f"{where}: needs {DEFAULT_MIN_DUPES}..{MAX_DUPES} duplicates")
+        texts = [_one_line(f"{e['title']} {e['body']}")] + [_one_line(d) for d in e["duplicates"]]
         for t in texts:
             if t.startswith('"'):
-                raise ValueError(
-                    f"{where}: text must not start with a quote: {t[:60]!r}"
-                )
+                raise ValueError(f"{where}: text must not start with a quote: {t[:60]!r}")
             cleaned = clean_text(t)
             if len(cleaned) < DEFAULT_MIN_TEXT_LEN:
-                raise ValueError(
-                    f"{where}: cleaned text shorter than {DEFAULT_MIN_TEXT_LEN}: {t!r}"
-                )
+                raise ValueError(f"{where}: cleaned text shorter than {DEFAULT_MIN_TEXT_LEN}: {t!r}")
             if cleaned in seen_texts:
-                raise ValueError(
-                    f"{where}: same cleaned text as {seen_texts[cleaned]}: {cleaned!r}"
-                )
+                raise ValueError(f"{where}: same cleaned text as {seen_texts[cleaned]}: {cleaned!r}")
             seen_texts[cleaned] = where
     return entries
 
@@ -126,9 +112,7 @@ def build_tables(entries: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
         qid = ORIG_BASE + 1000 * e["id"]
         aid = qid + 1
         asked = _stamp(f"q{e['id']}", _EPOCH, 2500)
-        orig.append(
-            [str(qid), str(aid), _one_line(f"{e['title']} {e['body']}"), _iso(asked)]
-        )
+        orig.append([str(qid), str(aid), _one_line(f"{e['title']} {e['body']}"), _iso(asked)])
         ans.append([str(aid), _one_line(e["answer"])])
         for k, text in enumerate(e["duplicates"]):
             when = _stamp(f"d{e['id']}-{k}", asked, 1500)
@@ -147,19 +131,14 @@ def gzip_tsv(rows: list[list[str]]) -> bytes:
     """Tab-separated UTF-8 with ``\\n`` line ends, gzip level 9, mtime 0, no name: reproducible."""
     raw = "".join("\t".join(r) + "\n" for r in rows).encode("utf-8")
     buf = io.BytesIO()
-    with gzip.GzipFile(
-        filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0
-    ) as gz:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
         gz.write(raw)
     return buf.getvalue()
 
 
 def build(source_dir: Path = SOURCE_DIR) -> dict[str, bytes]:
     """File name -> gzip bytes for the whole source."""
-    return {
-        name: gzip_tsv(rows)
-        for name, rows in build_tables(load_source(source_dir)).items()
-    }
+    return {name: gzip_tsv(rows) for name, rows in build_tables(load_source(source_dir)).items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(
-        ("up to date" if not stale else f"wrote {', '.join(stale)}") + f" in {args.out}"
-    )
+    print(("up to date" if not stale else f"wrote {', '.join(stale)}") + f" in {args.out}")
     return 0
 
 
