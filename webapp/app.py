@@ -27,6 +27,7 @@ from webapp.backend import Backend, TritonBackend, as_dicts, unreachable_status
 from webapp.errors import (
     BAD_REQUEST,
     SERVER_DOWN,
+    SERVER_ERROR,
     UserError,
     text_too_long,
     upload_too_large,
@@ -98,6 +99,12 @@ def create_app(settings: WebAppSettings | None = None, backend: Backend | None =
     @app.exception_handler(UserError)
     async def _user_error(_: Request, exc: UserError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # still JSON with a sentence, so the page never shows a bare "Internal Server Error"
+        message = f"The web app failed unexpectedly ({type(exc).__name__}); see its log."
+        return error_response(UserError(SERVER_ERROR, message, 500, str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
