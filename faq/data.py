@@ -238,7 +238,7 @@ def split_duplicates(
     dups = ds.duplicates
     train, test = train_test_split(dups, test_size=test_size, random_state=seed, stratify=dups["faq_id"])
     for name, part in (("train", train), ("test", test)):
-        absent = set(dups["faq_id"]) - set(part["faq_id"])
+        absent = set(ds.originals["faq_id"]) - set(part["faq_id"])
         if absent:
             raise ValueError(
                 f"test_size={test_size} leaves {len(absent)} original(s) without a duplicate in "

@@ -232,7 +232,19 @@ def test_split_fixed_seed_is_reproducible(shipped: FaqDataset) -> None:
 
 def test_split_refuses_test_size_that_leaves_an_original_out(shipped: FaqDataset) -> None:
     with pytest.raises(ValueError):
-        split_duplicates(shipped, test_size=0.9)
+        split_duplicates(shipped, test_size=0.9)  # too few train rows for 100+ originals
+
+
+def test_split_names_an_original_missing_from_one_side() -> None:
+    # sklearn accepts this split (4 test rows >= 3 classes) but rounding leaves original 2 or 3
+    # without a test duplicate; the loader must say so instead of silently skewing evaluation.
+    originals = pd.DataFrame(
+        {"faq_id": [1, 2, 3], "question": ["a", "b", "c"], "answer": ["x"] * 3, "answer_id": [7, 8, 9]}
+    )
+    faq_ids = [1] * 10 + [2, 2, 3, 3]
+    dups = pd.DataFrame({"dup_id": range(100, 114), "text": ["t"] * 14, "faq_id": faq_ids})
+    with pytest.raises(ValueError, match="without a duplicate in the test split"):
+        split_duplicates(FaqDataset(originals, dups), test_size=0.25, seed=0)
 
 
 # ---------------------------------------------------------------- shipped files
