@@ -8,8 +8,9 @@ from serving.modelspec import ModelSpec
 def all_models() -> list[ModelSpec]:
     """Return every model spec; each area keeps its own specs next to its code."""
     from faq.specs import MODELS as FAQ_MODELS
+    from imaging.specs import MODELS as IMAGE_MODELS
 
-    return [*FAQ_MODELS]
+    return [*FAQ_MODELS, *IMAGE_MODELS]
 
 
 def models_by_name() -> dict[str, ModelSpec]:

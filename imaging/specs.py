@@ -1,0 +1,149 @@
+"""Triton model specs of the image classifiers: three ensembles of three steps each.
+
+For every network in :mod:`imaging.networks`::
+
+    IMAGE (bytes) -> <net>_preprocess (Python) -> <net>_network (ONNX) -> <net>_postprocess (Python)
+                                                                   -> CLASS_ID, LABEL, SCORE (top-5)
+
+The ensemble ``<net>`` is what clients call. Instance counts, ONNX Runtime threads and
+batching come from measurements on the project's 2-core CPU machine (docs/images.md).
+``SKIP_TF=1`` (as for scripts/setup.sh) leaves out the Keras model, which needs ``.venv-tf``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from imaging.artifacts import SUBDIR
+from imaging.networks import NETWORKS, NUM_CLASSES, TOP_K, Network
+from imaging.warmup import WARMUP_FILE
+from serving.modelspec import (
+    DynamicBatching,
+    EnsembleStep,
+    Instances,
+    ModelSpec,
+    OrtSettings,
+    TensorSpec,
+    Warmup,
+    WarmupInput,
+)
+
+MAX_BATCH_SIZE = 8
+IMAGE_INPUT = TensorSpec("IMAGE", "TYPE_STRING", (1,))
+OUTPUTS = (
+    TensorSpec("CLASS_ID", "TYPE_INT64", (TOP_K,)),
+    TensorSpec("LABEL", "TYPE_STRING", (TOP_K,)),
+    TensorSpec("SCORE", "TYPE_FP32", (TOP_K,)),
+)
+PIXELS = "PIXELS"
+SCORES = "SCORES"
+
+# Measured on the 2-core CPU machine (docs/images.md, "Throughput"): one network instance
+# whose ONNX Runtime session uses both cores beats two single-threaded instances at batch
+# 4-8, and decoding is cheap next to ResNet-152, so one instance per Python step suffices.
+NETWORK_INSTANCES = Instances(cpu=1, gpu=1)
+NETWORK_ORT = OrtSettings(intra_op_threads=2, inter_op_threads=1)
+PREPROCESS_INSTANCES = Instances(cpu=1, gpu=2)
+POSTPROCESS_INSTANCES = Instances(cpu=1, gpu=1)
+NETWORK_BATCHING = DynamicBatching(preferred_batch_sizes=(4, 8), max_queue_delay_us=2000)
+STEP_BATCHING = DynamicBatching(max_queue_delay_us=500)
+
+
+def model_names(network: Network) -> tuple[str, str, str]:
+    """(preprocess, network, postprocess) model names of one ensemble."""
+    return f"{network.name}_preprocess", f"{network.name}_network", f"{network.name}_postprocess"
+
+
+def specs_for(network: Network) -> list[ModelSpec]:
+    pre, net, post = model_names(network)
+    provenance = {"provenance.json": f"{SUBDIR}/{network.name}.json"}
+    net_input = TensorSpec(network.input_name, "TYPE_FP32", network.input_dims)
+    net_output = TensorSpec(network.output_name, "TYPE_FP32", (NUM_CLASSES,))
+    preprocess = ModelSpec(
+        name=pre,
+        kind="python",
+        description=f"decode + {network.preprocess.name} preprocessing for {network.name}",
+        inputs=(IMAGE_INPUT,),
+        outputs=(TensorSpec(PIXELS, "TYPE_FP32", network.input_dims),),
+        max_batch_size=MAX_BATCH_SIZE,
+        dynamic_batching=STEP_BATCHING,
+        instances=PREPROCESS_INSTANCES,
+        python_source="image_preprocess.py",
+        parameters={"PREPROCESS": network.preprocess.name, "DECODE_THREADS": "2"},
+        warmup=(
+            Warmup(
+                name="jpeg_320x240",
+                batch_size=1,
+                inputs={"IMAGE": WarmupInput("TYPE_STRING", (1,), source="file", file=WARMUP_FILE)},
+            ),
+        ),
+    )
+    onnx = ModelSpec(
+        name=net,
+        kind="onnx",
+        description=network.description,
+        inputs=(net_input,),
+        outputs=(net_output,),
+        max_batch_size=MAX_BATCH_SIZE,
+        dynamic_batching=NETWORK_BATCHING,
+        instances=NETWORK_INSTANCES,
+        artifact=f"{SUBDIR}/{network.name}.onnx",
+        exporter=network.exporter,
+        extra_files=provenance,
+        ort=NETWORK_ORT,
+        warmup=tuple(
+            Warmup(
+                name=f"zeros_batch{size}",
+                batch_size=size,
+                inputs={network.input_name: WarmupInput("TYPE_FP32", network.input_dims, source="zero")},
+            )
+            for size in (1, MAX_BATCH_SIZE)
+        ),
+    )
+    postprocess = ModelSpec(
+        name=post,
+        kind="python",
+        description=f"top-{TOP_K} with ImageNet names for {network.name}",
+        inputs=(TensorSpec(SCORES, "TYPE_FP32", (NUM_CLASSES,)),),
+        outputs=OUTPUTS,
+        max_batch_size=MAX_BATCH_SIZE,
+        dynamic_batching=STEP_BATCHING,
+        instances=POSTPROCESS_INSTANCES,
+        python_source="image_postprocess.py",
+        exporter=network.exporter,  # writes the provenance file this model loads
+        extra_files=provenance,
+        parameters={
+            "APPLY_SOFTMAX": "true" if network.outputs_logits else "false",
+            "TOP_K": str(TOP_K),
+            "NETWORK": network.name,
+        },
+        warmup=(
+            Warmup(
+                name="zeros",
+                batch_size=1,
+                inputs={SCORES: WarmupInput("TYPE_FP32", (NUM_CLASSES,), source="zero")},
+            ),
+        ),
+    )
+    ensemble = ModelSpec(
+        name=network.name,
+        kind="ensemble",
+        description=f"image bytes -> top-{TOP_K} ImageNet classes ({network.description})",
+        inputs=(IMAGE_INPUT,),
+        outputs=OUTPUTS,
+        max_batch_size=MAX_BATCH_SIZE,
+        steps=(
+            EnsembleStep(pre, {"IMAGE": "IMAGE"}, {PIXELS: "pixels"}),
+            EnsembleStep(net, {network.input_name: "pixels"}, {network.output_name: "scores"}),
+            EnsembleStep(post, {SCORES: "scores"}, {name: name for name in ("CLASS_ID", "LABEL", "SCORE")}),
+        ),
+    )
+    return [preprocess, onnx, postprocess, ensemble]
+
+
+def enabled_networks() -> list[Network]:
+    skip_tf = os.environ.get("SKIP_TF", "0") == "1"
+    return [n for n in NETWORKS.values() if not (skip_tf and n.name == "resnet152_tensorflow")]
+
+
+MODELS: list[ModelSpec] = [spec for network in enabled_networks() for spec in specs_for(network)]
