@@ -19,6 +19,7 @@ library only: this runs on the image's own Python.
 from __future__ import annotations
 
 import os
+import string
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -49,7 +50,7 @@ class ConfigError(RuntimeError):
 
 def server_command(env: Mapping[str, str], extra: Sequence[str] = ()) -> list[str]:
     """The ``tritonserver`` command line for ``env`` (pure: tested without a container)."""
-    repository = os.path.expandvars(env.get("MODEL_REPOSITORY", DEFAULT_REPOSITORY))
+    repository = string.Template(env.get("MODEL_REPOSITORY", DEFAULT_REPOSITORY)).safe_substitute(env)
     if "$" in repository:
         raise ConfigError(f"MODEL_REPOSITORY has an unset variable: {repository}")
     admin_key = env.get(ADMIN_KEY_ENV) or new_key()
