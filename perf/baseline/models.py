@@ -1,0 +1,85 @@
+"""Train the FAQ models the baseline scoring scripts load, as Azure ML would register them.
+
+In the original architecture a model is trained offline, saved, registered, and the scoring
+container finds it under ``$AZUREML_MODEL_DIR``; ``init()`` only loads it. Here each model
+is trained with the project's own code and saved with joblib into its own model folder. The
+pairwise model takes minutes to train, so a folder is reused while the data files and the
+model code it was trained from are unchanged (a fingerprint is stored next to it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from faq.data import DEFAULT_DATA_DIR, FILES, FaqDataset, load_dataset
+from serving.paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+FINGERPRINT_FILE = "fingerprint.json"
+KINDS = ("faq_pairwise", "faq_sklearn")
+_SOURCES = {
+    "faq_pairwise": ("faq/baseline.py", "faq/model.py", "faq/data.py"),
+    "faq_sklearn": ("faq/model.py", "faq/data.py"),
+}
+
+
+def fingerprint(kind: str, data_dir: Path = DEFAULT_DATA_DIR, options: dict[str, Any] | None = None) -> str:
+    digest = hashlib.sha256(kind.encode())
+    for name in FILES:
+        digest.update((Path(data_dir) / name).read_bytes())
+    for source in _SOURCES[kind]:
+        digest.update((REPO_ROOT / source).read_bytes())
+    digest.update(json.dumps(options or {}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def fit(kind: str, ds: FaqDataset, **options: Any) -> dict[str, Any]:
+    """The object a scoring script loads: the fitted model and the originals to answer with."""
+    if kind == "faq_pairwise":
+        from faq.baseline import PairwiseBaseline
+
+        model: Any = PairwiseBaseline.fit(ds, ds.duplicates, **options)
+    elif kind == "faq_sklearn":
+        from faq.model import FaqModel
+
+        model = FaqModel.fit(ds)
+    else:
+        raise ValueError(f"unknown baseline model {kind!r}; choose from {KINDS}")
+    originals = ds.originals.set_index("faq_id")[["question", "answer"]]
+    return {"kind": kind, "model": model, "originals": originals}
+
+
+def prepare(
+    kind: str, root: Path, *, ds: FaqDataset | None = None, force: bool = False, **options: Any
+) -> Path:
+    """Return ``root/kind`` holding a trained model, training it only when needed."""
+    folder = Path(root) / kind
+    stamp = folder / FINGERPRINT_FILE
+    wanted = fingerprint(kind, options=options) if ds is None else None
+    if (
+        not force
+        and wanted
+        and stamp.exists()
+        and (folder / MODEL_FILE).exists()
+        and json.loads(stamp.read_text()).get("fingerprint") == wanted
+    ):
+        log.info("reusing %s from %s", kind, folder)
+        return folder
+    log.info("training %s (the pairwise model takes a few minutes on 2 cores)", kind)
+    payload = fit(kind, ds if ds is not None else load_dataset(), **options)
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(payload, folder / MODEL_FILE)
+    stamp.write_text(json.dumps({"fingerprint": wanted, "kind": kind, "options": options}))
+    return folder
+
+
+def load(model_dir: Path) -> dict[str, Any]:
+    return joblib.load(Path(model_dir) / MODEL_FILE)
