@@ -21,54 +21,15 @@ page can never pass for throughput.
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
-import os
 import threading
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-import tritonclient.http as httpclient
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
-WORKLOAD_ENV = "PERF_WORKLOAD"
-MODEL_ENV = "PERF_MODEL"
-FAQ_FIELD = "question"  # perf.baseline.FAQ_FIELD (kept import-free: locust loads this file alone)
-IMAGE_FIELD = "image"
-
-
-def load_workload(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The questions and image files written by :func:`perf.workloads.write_workload`."""
-    path = path or os.environ.get(WORKLOAD_ENV)
-    if not path:
-        raise RuntimeError(f"set {WORKLOAD_ENV} to a workload JSON (perf.workloads.write_workload)")
-    return json.loads(Path(path).read_text())
-
-
-def triton_text_body(tensor: str, text: str, batched: bool) -> bytes:
-    """KServe v2 JSON request with one string element."""
-    shape = [1, 1] if batched else [1]
-    body = {"inputs": [{"name": tensor, "shape": shape, "datatype": "BYTES", "data": [text]}]}
-    return json.dumps(body).encode()
-
-
-def triton_binary_body(tensor: str, payload: bytes, batched: bool) -> tuple[bytes, int]:
-    """(body, JSON header length) for one BYTES element in Triton's binary extension."""
-    shape = [1, 1] if batched else [1]
-    infer_input = httpclient.InferInput(tensor, shape, "BYTES")
-    infer_input.set_data_from_numpy(np.array([payload], dtype=object).reshape(shape), binary_data=True)
-    body, json_size = httpclient.InferenceServerClient.generate_request_body([infer_input])
-    return body, int(json_size or 0)
-
-
-def model_config(host: str, model: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{host.rstrip('/')}/v2/models/{model}/config", timeout=10) as resp:
-        return json.loads(resp.read())
+from perf.payloads import azml_bodies, triton_bodies, triton_model
 
 
 class _Shared:
@@ -87,37 +48,6 @@ class _Shared:
                     raise RuntimeError(f"workload has no data for {key}")
                 cls.cycles[key] = itertools.cycle(cls.bodies[key])
             return next(cls.cycles[key])
-
-
-def _triton_bodies(host: str, kind: str) -> list[tuple[bytes, dict[str, str]]]:
-    model = os.environ.get(MODEL_ENV) or ("faq_match" if kind == "faq" else "resnet152_pytorch")
-    config = model_config(host, model)
-    batched = int(config.get("max_batch_size", 0)) > 0
-    tensor = config["input"][0]["name"]
-    workload = load_workload()
-    if kind == "faq":
-        headers = {"Content-Type": "application/json"}
-        return [(triton_text_body(tensor, q, batched), headers) for q in workload["questions"]]
-    bodies = []
-    for path in workload["image_files"]:
-        body, json_size = triton_binary_body(tensor, Path(path).read_bytes(), batched)
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Inference-Header-Content-Length": str(json_size),
-        }
-        bodies.append((body, headers))
-    return bodies
-
-
-def _azml_bodies(kind: str) -> list[tuple[bytes, dict[str, str]]]:
-    workload = load_workload()
-    headers = {"Content-Type": "application/json"}
-    if kind == "faq":
-        return [(json.dumps({FAQ_FIELD: q}).encode(), headers) for q in workload["questions"]]
-    return [
-        (json.dumps({IMAGE_FIELD: base64.b64encode(Path(p).read_bytes()).decode()}).encode(), headers)
-        for p in workload["image_files"]
-    ]
 
 
 class _LoadUser(FastHttpUser):
@@ -153,11 +83,10 @@ class _TritonUser(_LoadUser):
     expect = b'"outputs"'
 
     def path(self) -> str:
-        model = os.environ.get(MODEL_ENV) or ("faq_match" if self.kind == "faq" else "resnet152_pytorch")
-        return f"/v2/models/{model}/infer"
+        return f"/v2/models/{triton_model(self.kind)}/infer"
 
     def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(f"triton-{self.kind}", lambda: _triton_bodies(self.host, self.kind))
+        return _Shared.get(f"triton-{self.kind}", lambda: triton_bodies(self.host, self.kind))
 
 
 class _AzmlUser(_LoadUser):
@@ -167,7 +96,7 @@ class _AzmlUser(_LoadUser):
         return "/score"
 
     def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(f"azml-{self.kind}", lambda: _azml_bodies(self.kind))
+        return _Shared.get(f"azml-{self.kind}", lambda: azml_bodies(self.kind))
 
 
 class TritonFaqUser(_TritonUser):

@@ -1,0 +1,84 @@
+"""Raw ONNX Runtime throughput, in-process, for the "ensemble vs raw network" ratio.
+
+The ensemble's ceiling is the network itself: the same ONNX file, the same session options
+the server uses (threads from the model spec, full graph optimisation), run in a tight loop
+at several batch sizes with no server, no HTTP and no preprocessing. ``items/s`` at the best
+batch size is the denominator of the 85% target.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from perf.results import LoadPoint
+
+log = logging.getLogger(__name__)
+
+
+def session(onnx_file: Path, intra_op_threads: int = 0, inter_op_threads: int = 0):  # -> ort.InferenceSession
+    """A session configured like ``ensembles/python_models/onnx_runner.py`` configures its own."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
+def measure(
+    onnx_file: Path,
+    model: str,
+    batch_sizes: Sequence[int] = (1, 4, 8),
+    *,
+    inputs: np.ndarray | None = None,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    min_seconds: float = 10.0,
+    min_runs: int = 3,
+    warmup_runs: int = 1,
+) -> list[LoadPoint]:
+    """Items/s and per-batch latency at each batch size.
+
+    ``inputs``: real preprocessed items ``(n, *dims)`` cycled into batches (random values in
+    the network's input shape otherwise; convolution cost does not depend on the values).
+    """
+    sess = session(onnx_file, intra_op_threads, inter_op_threads)
+    meta = sess.get_inputs()[0]
+    dims = [d if isinstance(d, int) else 1 for d in meta.shape[1:]]
+    if inputs is None:
+        inputs = np.random.default_rng(0).standard_normal((8, *dims)).astype(np.float32)
+    points = []
+    for batch in batch_sizes:
+        idx = np.arange(batch) % len(inputs)
+        feed = {meta.name: np.ascontiguousarray(inputs[idx])}
+        for _ in range(warmup_runs):
+            sess.run(None, feed)
+        latencies: list[float] = []
+        start = time.perf_counter()
+        while len(latencies) < min_runs or time.perf_counter() - start < min_seconds:
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            latencies.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        ms = np.asarray(latencies) * 1000.0
+        point = LoadPoint(
+            model=model,
+            server="onnxruntime",
+            tool="inprocess",
+            concurrency=batch,
+            throughput=batch * len(latencies) / elapsed,
+            p50_ms=float(np.percentile(ms, 50)),
+            p99_ms=float(np.percentile(ms, 99)),
+            avg_ms=float(ms.mean()),
+            requests=len(latencies),
+            label=f"batch {batch}",
+        )
+        log.info("raw ORT %s batch %d: %.2f items/s", model, batch, point.throughput)
+        points.append(point)
+    return points

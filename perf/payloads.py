@@ -1,0 +1,87 @@
+"""Request bodies for the load tests, built once from the workload file.
+
+Kept apart from ``perf/locustfile.py`` so that it can be imported (and unit-tested) without
+importing locust, whose gevent monkey-patching would change every module of the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tritonclient.http as httpclient
+
+from perf.baseline import FAQ_FIELD, IMAGE_FIELD
+
+WORKLOAD_ENV = "PERF_WORKLOAD"
+MODEL_ENV = "PERF_MODEL"
+
+
+def load_workload(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The questions and image files written by :func:`perf.workloads.write_workload`."""
+    path = path or os.environ.get(WORKLOAD_ENV)
+    if not path:
+        raise RuntimeError(f"set {WORKLOAD_ENV} to a workload JSON (perf.workloads.write_workload)")
+    return json.loads(Path(path).read_text())
+
+
+def triton_text_body(tensor: str, text: str, batched: bool) -> bytes:
+    """KServe v2 JSON request with one string element."""
+    shape = [1, 1] if batched else [1]
+    body = {"inputs": [{"name": tensor, "shape": shape, "datatype": "BYTES", "data": [text]}]}
+    return json.dumps(body).encode()
+
+
+def triton_binary_body(tensor: str, payload: bytes, batched: bool) -> tuple[bytes, int]:
+    """(body, JSON header length) for one BYTES element in Triton's binary extension."""
+    shape = [1, 1] if batched else [1]
+    infer_input = httpclient.InferInput(tensor, shape, "BYTES")
+    infer_input.set_data_from_numpy(np.array([payload], dtype=object).reshape(shape), binary_data=True)
+    body, json_size = httpclient.InferenceServerClient.generate_request_body([infer_input])
+    return body, int(json_size or 0)
+
+
+def model_config(host: str, model: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{host.rstrip('/')}/v2/models/{model}/config", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def triton_model(kind: str) -> str:
+    """The Triton model the users call: ``$PERF_MODEL``, else the default for the kind."""
+    return os.environ.get(MODEL_ENV) or ("faq_match" if kind == "faq" else "resnet152_pytorch")
+
+
+def triton_bodies(host: str, kind: str) -> list[tuple[bytes, dict[str, str]]]:
+    model = triton_model(kind)
+    config = model_config(host, model)
+    batched = int(config.get("max_batch_size", 0)) > 0
+    tensor = config["input"][0]["name"]
+    workload = load_workload()
+    if kind == "faq":
+        headers = {"Content-Type": "application/json"}
+        return [(triton_text_body(tensor, q, batched), headers) for q in workload["questions"]]
+    bodies = []
+    for path in workload["image_files"]:
+        body, json_size = triton_binary_body(tensor, Path(path).read_bytes(), batched)
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(json_size),
+        }
+        bodies.append((body, headers))
+    return bodies
+
+
+def azml_bodies(kind: str) -> list[tuple[bytes, dict[str, str]]]:
+    workload = load_workload()
+    headers = {"Content-Type": "application/json"}
+    if kind == "faq":
+        return [(json.dumps({FAQ_FIELD: q}).encode(), headers) for q in workload["questions"]]
+    return [
+        (json.dumps({IMAGE_FIELD: base64.b64encode(Path(p).read_bytes()).decode()}).encode(), headers)
+        for p in workload["image_files"]
+    ]

@@ -1,0 +1,523 @@
+"""Turn one run's measurements into the ``## Real-time serving`` section of ``perf/RESULTS.md``.
+
+``perf/RESULTS.md`` is shared: the batch-scoring harness writes its own section and a GPU
+note may be added by hand. Only the section that starts at ``## Real-time serving`` is
+replaced (up to the next ``## `` heading); everything else in the file is kept as it is.
+
+Re-render without measuring again: ``python -m perf.report perf/out/run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perf import PLOTS_DIR, RESULTS_MD
+from perf.results import LoadPoint, best
+
+log = logging.getLogger(__name__)
+
+SECTION = "## Real-time serving"
+
+# Triton model -> baselines it is compared with (label as in the issue: (a), (b), (c)).
+PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "faq_match": (
+        ("faq_pairwise", "(a) original pairwise TF-IDF + GBT"),
+        ("faq_sklearn", "(b) our pipeline, scikit-learn"),
+    ),
+    "resnet152_pytorch": (("resnet_torch", "(c) ResNet-152 eager PyTorch + PIL"),),
+}
+
+FAQ_TARGET_RPS = 1000.0
+FAQ_TARGET_P99_MS = 50.0
+FAQ_TARGET_RATIO = 20.0
+IMAGE_TARGET_FRACTION = 0.85
+
+
+@dataclass
+class RunRecord:
+    """Everything one ``perf.run_all`` measured, and how (saved as ``perf/out/run.json``)."""
+
+    started: str
+    finished: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    invocation: str = ""
+    target_url: str = ""
+    commands: list[str] = field(default_factory=list)
+    points: list[LoadPoint] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # served configs (batching, instances, ...)
+    raw_network: dict[str, str] = field(default_factory=dict)  # ensemble -> raw ORT model name
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        raw = json.loads(text)
+        raw["points"] = [LoadPoint(**p) for p in raw.get("points", [])]
+        raw["load_before"] = tuple(raw.get("load_before", (0, 0, 0)))
+        raw["load_after"] = tuple(raw.get("load_after", (0, 0, 0)))
+        return cls(**raw)
+
+    def select(
+        self,
+        model: str | None = None,
+        server: str | None = None,
+        tool: str | None = None,
+        label: str | None = None,
+    ) -> list[LoadPoint]:
+        return [
+            p
+            for p in self.points
+            if (model is None or p.model == model)
+            and (server is None or p.server == server)
+            and (tool is None or p.tool == tool)
+            and (label is None or p.label == label)
+        ]
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    model: str
+    baseline: str
+    description: str
+    triton: LoadPoint | None
+    base: LoadPoint | None
+
+    @property
+    def throughput_ratio(self) -> float | None:
+        if not self.triton or not self.base or self.base.throughput <= 0:
+            return None
+        return self.triton.throughput / self.base.throughput
+
+
+def ratios(record: RunRecord) -> list[Ratio]:
+    """Best locust throughput of Triton over best locust throughput of each baseline (same tool)."""
+    found = []
+    for model, baselines in PAIRS.items():
+        triton = best(record.select(model=model, server="triton", tool="locust", label=""))
+        for baseline, description in baselines:
+            base = best(record.select(model=baseline, server="azmlinfsrv", tool="locust"))
+            if triton or base:
+                found.append(Ratio(model, baseline, description, triton, base))
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def targets(record: RunRecord) -> list[Target]:
+    result = []
+    pa = record.select(model="faq_match", server="triton", tool="perf_analyzer", label="")
+    if pa:
+        within = best(pa, max_p99_ms=FAQ_TARGET_P99_MS)
+        top = best(pa)
+        if within:
+            measured = (
+                f"{within.throughput:,.0f} req/s at concurrency {within.concurrency}, "
+                f"p99 {_ms(within.p99_ms)} ms"
+            )
+        else:
+            measured = f"no level with p99 ≤ {FAQ_TARGET_P99_MS:.0f} ms"
+        if top and top is not within:
+            measured += f" (peak {top.throughput:,.0f} req/s at p99 {_ms(top.p99_ms)} ms)"
+        met = bool(within and within.throughput >= FAQ_TARGET_RPS)
+        result.append(
+            Target(
+                f"`faq_match` ≥ {FAQ_TARGET_RPS:,.0f} req/s with p99 ≤ {FAQ_TARGET_P99_MS:.0f} ms "
+                "(perf_analyzer)",
+                measured,
+                met,
+            )
+        )
+    else:
+        result.append(
+            Target(
+                f"`faq_match` ≥ {FAQ_TARGET_RPS:,.0f} req/s with p99 ≤ {FAQ_TARGET_P99_MS:.0f} ms",
+                "not measured",
+                None,
+            )
+        )
+
+    pair = next((r for r in ratios(record) if r.model == "faq_match" and r.baseline == "faq_pairwise"), None)
+    if pair and pair.throughput_ratio is not None:
+        assert pair.triton and pair.base
+        result.append(
+            Target(
+                f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a) (locust, same load, same run)",
+                f"{pair.throughput_ratio:,.1f}× "
+                f"({pair.triton.throughput:,.0f} vs {pair.base.throughput:,.1f} req/s)",
+                pair.throughput_ratio >= FAQ_TARGET_RATIO,
+            )
+        )
+    else:
+        result.append(Target(f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a)", "not measured", None))
+
+    for ensemble, raw_model in record.raw_network.items():
+        ens = best(record.select(model=ensemble, server="triton", tool="perf_analyzer", label=""))
+        raw = best(record.select(model=raw_model, server="onnxruntime", tool="inprocess"))
+        name = (
+            f"`{ensemble}` ensemble ≥ {IMAGE_TARGET_FRACTION:.0%} of raw ONNX Runtime at its best batch size"
+        )
+        if ens and raw:
+            fraction = ens.throughput / raw.throughput
+            result.append(
+                Target(
+                    name,
+                    f"{fraction:.0%} ({ens.throughput:.2f} img/s at concurrency {ens.concurrency} vs "
+                    f"{raw.throughput:.2f} img/s raw at batch {raw.concurrency})",
+                    fraction >= IMAGE_TARGET_FRACTION,
+                )
+            )
+        else:
+            result.append(Target(name, "not measured", None))
+    return result
+
+
+# ------------------------------------------------------------------ tables
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _point_rows(points: Sequence[LoadPoint], unit: str = "req/s") -> list[list[str]]:
+    rows = []
+    for p in sorted(points, key=lambda p: p.concurrency):
+        flags = []
+        if p.failures:
+            flags.append(f"{p.failures} failed")
+        if p.extra.get("unstable"):
+            flags.append("unstable")
+        rows.append(
+            [
+                str(p.concurrency),
+                _fmt(p.throughput, 1 if p.throughput >= 10 else 2),
+                _ms(p.p50_ms),
+                _ms(p.p90_ms),
+                _ms(p.p99_ms),
+                _ms(p.extra.get("server_queue_ms")),
+                _ms(p.extra.get("server_compute_infer_ms")),
+                str(p.requests) if p.requests is not None else "–",
+                ", ".join(flags),
+            ]
+        )
+    return rows
+
+
+SWEEP_HEADER = (
+    "concurrency",
+    "req/s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "queue ms",
+    "compute ms",
+    "requests",
+    "notes",
+)
+
+
+def render_section(
+    record: RunRecord, plots: dict[str, Path] | None = None, results_dir: Path | None = None
+) -> str:
+    """The markdown of the ``## Real-time serving`` section."""
+    results_dir = results_dir or RESULTS_MD.parent
+    m = record.machine
+    lines = [SECTION, ""]
+    lines.append(
+        f"Measured {record.started} – {record.finished or '?'} on **{m.get('cpu', '?')}**, "
+        f"{m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB, GPU: {m.get('gpu', 'none')} "
+        f"({m.get('os', '')}, Python {m.get('python', '')})."
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    if versions:
+        lines.append(f"Packages: {versions}.")
+    lb, la = record.load_before, record.load_after
+    lines += [
+        "",
+        f"Load on the machine: load average {lb[0]:.2f} / {lb[1]:.2f} / {lb[2]:.2f} (1/5/15 min) before, "
+        f"{la[0]:.2f} / {la[1]:.2f} / {la[2]:.2f} after. The machine is shared: other engineers' tests "
+        "and exports ran at the same time, so absolute numbers are noisy; Triton and every baseline "
+        "were measured in the same run, one after another, with the same load generator and the "
+        "same real inputs, so the ratios are the figures to read.",
+        "",
+        f"Command: `{record.invocation}`" if record.invocation else "",
+    ]
+    if record.target_url:
+        lines.append(f"Triton target: `{record.target_url}`.")
+    lines += ["", "### Targets", ""]
+    lines += _table(
+        ("target", "measured", "met"),
+        ([t.name, t.measured, {True: "**yes**", False: "**no**", None: "–"}[t.met]] for t in targets(record)),
+    )
+
+    found = ratios(record)
+    if found:
+        lines += ["", "### Triton / baseline (locust, same users, same run)", ""]
+        lines.append(
+            "Best throughput without failed requests over the user counts tried; baseline = the "
+            "original style of deployment (`score.py` with `init()`/`run()` in `azmlinfsrv`, Azure ML's "
+            "scoring server)."
+        )
+        lines.append("")
+        rows = []
+        for r in found:
+            rows.append(
+                [
+                    f"`{r.model}`",
+                    r.description,
+                    _fmt(r.triton.throughput) if r.triton else "–",
+                    f"{_ms(r.triton.p50_ms)} / {_ms(r.triton.p99_ms)} ({r.triton.concurrency} users)"
+                    if r.triton
+                    else "–",
+                    _fmt(r.base.throughput, 2) if r.base else "–",
+                    f"{_ms(r.base.p50_ms)} / {_ms(r.base.p99_ms)} ({r.base.concurrency} users)"
+                    if r.base
+                    else "–",
+                    f"**{r.throughput_ratio:,.1f}×**" if r.throughput_ratio is not None else "–",
+                ]
+            )
+        lines += _table(
+            (
+                "Triton model",
+                "baseline",
+                "Triton req/s",
+                "Triton p50 / p99 ms",
+                "baseline req/s",
+                "baseline p50 / p99 ms",
+                "Triton / baseline",
+            ),
+            rows,
+        )
+
+    pa_models = sorted({p.model for p in record.select(server="triton", tool="perf_analyzer", label="")})
+    if pa_models:
+        lines += ["", "### perf_analyzer sweeps (Triton, HTTP, batch 1 per request, real inputs)", ""]
+        for model in pa_models:
+            lines += [f"**`{model}`**", ""]
+            lines += _table(
+                SWEEP_HEADER,
+                _point_rows(record.select(model=model, server="triton", tool="perf_analyzer", label="")),
+            )
+            lines.append("")
+
+    raw = record.select(server="onnxruntime", tool="inprocess")
+    if raw:
+        lines += ["### Raw ONNX Runtime, in-process (same ONNX file and session options as the server)", ""]
+        rows = [
+            [
+                f"`{p.model}`",
+                str(p.concurrency),
+                _fmt(p.throughput, 2),
+                _ms(p.p50_ms),
+                _ms(p.p99_ms),
+                str(p.requests or "–"),
+            ]
+            for p in sorted(raw, key=lambda p: (p.model, p.concurrency))
+        ]
+        lines += _table(("network", "batch", "img/s", "p50 ms / batch", "p99 ms / batch", "batches"), rows)
+        lines.append("")
+
+    locust = [p for p in record.points if p.tool == "locust" and not p.label.startswith("tune")]
+    if locust:
+        lines += ["### locust runs (HTTP, closed loop, no think time)", ""]
+        rows = [
+            [
+                p.server,
+                f"`{p.model}`",
+                str(p.concurrency),
+                _fmt(p.throughput, 1 if p.throughput >= 10 else 2),
+                _ms(p.p50_ms),
+                _ms(p.p99_ms),
+                str(p.requests or 0),
+                str(p.failures),
+            ]
+            for p in sorted(locust, key=lambda p: (p.model, p.server, p.concurrency))
+        ]
+        lines += _table(
+            ("server", "model", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures"), rows
+        )
+        lines.append("")
+
+    tuning = [p for p in record.points if p.label.startswith("tune")]
+    if tuning:
+        lines += ["### Tuning runs (perf_analyzer; see docs/perf.md for the choices)", ""]
+        rows = [
+            [
+                f"`{p.model}`",
+                p.label.removeprefix("tune:"),
+                str(p.concurrency),
+                _fmt(p.throughput),
+                _ms(p.p50_ms),
+                _ms(p.p99_ms),
+            ]
+            for p in sorted(tuning, key=lambda p: (p.model, p.label, p.concurrency))
+        ]
+        lines += _table(("model", "variant", "concurrency", "req/s", "p50 ms", "p99 ms"), rows)
+        lines.append("")
+
+    if record.settings:
+        lines += ["### Served settings during this run", ""]
+        for name, settings in sorted(record.settings.items()):
+            lines.append(f"- `{name}`: {settings}")
+        lines.append("")
+
+    if plots:
+        lines += ["### Plots (throughput against p50 and p99 latency)", ""]
+        for name, path in sorted(plots.items()):
+            rel = Path(path).resolve().relative_to(results_dir.resolve())
+            lines.append(f"![{name}]({rel.as_posix()})")
+        lines.append("")
+
+    if record.notes:
+        lines += ["### Notes", ""]
+        lines += [f"- {note}" for note in record.notes]
+        lines.append("")
+
+    if record.commands:
+        lines += ["### Exact commands", "", "```"]
+        lines += list(dict.fromkeys(record.commands))
+        lines += ["```", ""]
+    return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def replace_section(document: str, section: str) -> str:
+    """``document`` with its ``## Real-time serving`` section replaced by ``section`` (or appended)."""
+    lines = document.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        head = document.rstrip()
+        if not head:
+            head = "# Performance results"
+        return head + "\n\n" + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    before = "".join(lines[:start])
+    after = "".join(lines[end:])
+    return before + section + ("\n" + after if after else "")
+
+
+def write_results(section: str, path: Path = RESULTS_MD) -> Path:
+    current = path.read_text() if path.exists() else ""
+    path.write_text(replace_section(current, section))
+    return path
+
+
+# ------------------------------------------------------------------ plots
+
+
+def plot_model(record: RunRecord, model: str, baselines: Sequence[str], path: Path) -> Path | None:
+    """Throughput (x) against p50 and p99 latency (y, log scale) for one model, every server/tool."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: list[tuple[str, list[LoadPoint]]] = []
+    for tool in ("perf_analyzer", "locust"):
+        pts = [p for p in record.select(model=model, server="triton", tool=tool, label="") if p.failures == 0]
+        if pts:
+            series.append((f"Triton ({tool})", pts))
+    for baseline in baselines:
+        pts = [
+            p for p in record.select(model=baseline, server="azmlinfsrv", tool="locust") if p.failures == 0
+        ]
+        if pts:
+            series.append((f"azmlinfsrv {baseline} (locust)", pts))
+    if not series:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, attr, title in ((axes[0], "p50_ms", "p50"), (axes[1], "p99_ms", "p99")):
+        for name, pts in series:
+            pts = sorted(pts, key=lambda p: p.concurrency)
+            ax.plot([p.throughput for p in pts], [getattr(p, attr) for p in pts], marker="o", label=name)
+            for p in pts:
+                ax.annotate(
+                    str(p.concurrency),
+                    (p.throughput, getattr(p, attr)),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("throughput (requests/s, log)")
+        ax.set_title(f"{model}: {title} latency")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("latency (ms, log)")
+    axes[1].legend(fontsize=8, loc="best")
+    fig.suptitle(
+        f"{record.machine.get('cpu', '')}, {record.machine.get('cores', '?')} cores; "
+        "point labels: concurrency or users",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_all(record: RunRecord, plots_dir: Path = PLOTS_DIR) -> dict[str, Path]:
+    plots: dict[str, Path] = {}
+    models = sorted({p.model for p in record.points if p.server == "triton" and not p.label})
+    for model in models:
+        baselines = [b for b, _ in PAIRS.get(model, ())]
+        path = plot_model(record, model, baselines, plots_dir / f"{model}.png")
+        if path:
+            plots[model] = path
+    return plots
+
+
+def publish(record: RunRecord, results_md: Path = RESULTS_MD, plots_dir: Path = PLOTS_DIR) -> Path:
+    """Write plots and the section of ``results_md`` for ``record``."""
+    plots = plot_all(record, plots_dir)
+    return write_results(render_section(record, plots, results_md.parent), results_md)
+
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def main(
+    run_json: Annotated[Path, typer.Argument(help="perf/out/run.json written by perf.run_all")],
+    results: Annotated[Path, typer.Option(help="markdown file to update")] = RESULTS_MD,
+    plots_dir: Annotated[Path, typer.Option(help="where the PNGs go")] = PLOTS_DIR,
+) -> None:
+    """Re-render perf/RESULTS.md and the plots from a saved run."""
+    record = RunRecord.from_json(run_json.read_text())
+    typer.echo(f"wrote {publish(record, results, plots_dir)}")
+
+
+if __name__ == "__main__":
+    app()
