@@ -17,6 +17,9 @@ import tritonclient.http as httpclient
 
 Protocol = Literal["http", "grpc"]
 API_KEY_HEADER = "api-key"  # the header name the manifests pass to --http-restricted-api
+# Triton checks a --grpc-restricted-protocol key as gRPC metadata "triton-grpc-protocol-<key>";
+# gRPC metadata names must also be lower case.
+GRPC_API_KEY_HEADER = f"triton-grpc-protocol-{API_KEY_HEADER}"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,11 @@ class Endpoint:
 
     def headers(self) -> dict[str, str]:
         headers = dict(self.extra_headers)
+        grpc = self.protocol == "grpc"
         if self.api_key:
-            headers[API_KEY_HEADER] = self.api_key
+            headers[GRPC_API_KEY_HEADER if grpc else API_KEY_HEADER] = self.api_key
         if self.bearer_token:
-            headers["Authorization"] = f"Bearer {self.bearer_token}"
+            headers["authorization" if grpc else "Authorization"] = f"Bearer {self.bearer_token}"
         return headers
 
     def module(self) -> ModuleType:

@@ -108,3 +108,12 @@ def test_cloud_endpoint_address_and_headers() -> None:
     assert aml.address == "ep.westeurope.inference.ml.azure.com:443"
     assert aml.headers() == {"Authorization": "Bearer tok"}
     assert Endpoint(url="localhost:8000").use_ssl is False
+
+
+def test_grpc_key_uses_tritons_metadata_name() -> None:
+    """Triton reads a --grpc-restricted-protocol key from metadata `triton-grpc-protocol-<key>`."""
+    grpc = Endpoint(url="localhost:8001", protocol="grpc", api_key=KEY, bearer_token="t")
+    assert grpc.headers() == {
+        f"triton-grpc-protocol-{security.API_KEY_HEADER}": KEY,
+        "authorization": "Bearer t",
+    }
