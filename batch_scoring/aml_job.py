@@ -100,7 +100,8 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
     from azure.ai.ml.parallel import RunFunction, parallel_run_function
 
     code = stage_code(out)
-    env = Environment(name="batch-scoring-env", image=settings.image, conda_file=str(conda_file(out)))
+    # Anonymous (inline) environment: registered with the job, versioned by its content.
+    env = Environment(image=settings.image, conda_file=str(conda_file(out)))
     compute = AmlCompute(
         name=settings.compute, size=settings.vm_size, min_instances=0, max_instances=settings.max_nodes,
         idle_time_before_scale_down=settings.idle_seconds,

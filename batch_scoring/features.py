@@ -15,7 +15,7 @@ the exported model small and the feature code testable on its own.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 FEATURE_SETS = {"value": ("value",), "context": ("value", "resid15", "std10")}
 RESID_WINDOW, STD_WINDOW = 15, 10
@@ -28,12 +28,19 @@ def compute(values: np.ndarray, feature_set: str) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     if feature_set == "value":
         return v.astype(np.float32)[:, None]
-    s = pd.Series(v)
-    # Median of the *previous* readings, so a spike is compared with what came before it.
-    med = s.shift(1).rolling(RESID_WINDOW, min_periods=1).median().bfill().to_numpy()
-    std = s.rolling(STD_WINDOW, min_periods=2).std().bfill().fillna(0.0).to_numpy()
-    resid = np.nan_to_num(v - med)
-    return np.column_stack([v, resid, std]).astype(np.float32)
+    n = len(v)
+    if n <= RESID_WINDOW:
+        raise ValueError(f"context features need more than {RESID_WINDOW} readings, got {n}")
+    # Median of the *previous* 15 readings, so a spike is compared with what came before it.
+    med = np.empty(n)
+    med[RESID_WINDOW:] = np.median(sliding_window_view(v[:-1], RESID_WINDOW), axis=1)
+    med[:RESID_WINDOW] = med[RESID_WINDOW]  # the first readings borrow the first full window
+    # Spread of the last 10 readings, computed per window (0 up to rounding for a stuck sensor; a
+    # reading's value never depends on readings far in the past, unlike running sums).
+    std = np.empty(n)
+    std[STD_WINDOW - 1 :] = sliding_window_view(v, STD_WINDOW).std(axis=1, ddof=1)
+    std[: STD_WINDOW - 1] = std[STD_WINDOW - 1]
+    return np.column_stack([v, v - med, std]).astype(np.float32)
 
 
 def n_features(feature_set: str) -> int:

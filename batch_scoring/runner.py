@@ -105,20 +105,30 @@ def _argv(spec: StoreSpec, force: bool) -> list[str]:
 def _run_pool(workers: int, argv: list[str], batches: list[list[str]], settle) -> None:
     """Feed mini-batches to a process pool, a few in flight per worker.
 
-    If a worker process dies (segfault, OOM kill), the pool breaks: every mini-batch in flight
-    counts one failed attempt (and is retried partition by partition, which isolates the
-    culprit), and a fresh pool takes over.
+    If a worker process dies (segfault, OOM kill), the pool breaks and every mini-batch in flight
+    fails with it, innocent or not. Their partitions become suspects: a fresh pool runs each
+    suspect alone, so a crash is charged to the partition that caused it (one failed attempt,
+    retried alone) and the innocent ones simply complete.
     """
     queue = deque(batches)
+    suspects: deque[list[str]] = deque()
     pool: ProcessPoolExecutor | None = None
     pending: dict[Future, list[str]] = {}
+    alone: set[Future] = set()
     try:
-        while queue or pending:
+        while queue or suspects or pending:
             if pool is None:
                 pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(argv,))
-            while queue and len(pending) < 2 * workers:
-                batch = queue.popleft()
-                pending[pool.submit(_worker_run, batch)] = batch
+            if suspects:
+                if not pending:
+                    batch = suspects.popleft()
+                    fut = pool.submit(_worker_run, batch)
+                    pending[fut] = batch
+                    alone.add(fut)
+            else:
+                while queue and len(pending) < 2 * workers:
+                    batch = queue.popleft()
+                    pending[pool.submit(_worker_run, batch)] = batch
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -127,14 +137,19 @@ def _run_pool(workers: int, argv: list[str], batches: list[list[str]], settle) -
                     rows, errs = fut.result()
                 except BrokenProcessPool:
                     broken = True
-                    rows, errs = [], dict.fromkeys(batch, "worker process died")
+                    if fut in alone:  # it ran alone: this partition killed its worker
+                        suspects.extend(settle(batch, [], dict.fromkeys(batch, "worker process died")))
+                    else:
+                        suspects.extend([k] for k in batch)
+                    continue
                 except Exception as exc:
                     rows, errs = [], dict.fromkeys(batch, f"worker failed: {exc!r}")
                 queue.extend(settle(batch, rows, errs))
             if broken:
                 for batch in pending.values():
-                    queue.extend(settle(batch, [], dict.fromkeys(batch, "worker process died")))
+                    suspects.extend([k] for k in batch)
                 pending.clear()
+                alone.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = None
     finally:
