@@ -122,7 +122,8 @@ def _newer_stdlib(tree: ast.AST, file: Path) -> list[str]:
             names = [f"{node.value.id}.{node.attr}"]
         for name in names:
             if name in NEWER_STDLIB and NEWER_STDLIB[name] > CONTAINER_PYTHON:
-                found.append(f"{file.relative_to(REPO_ROOT)}:{node.lineno}: {name} needs Python "
+                where = file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file
+                found.append(f"{where}:{node.lineno}: {name} needs Python "
                              f"{'.'.join(map(str, NEWER_STDLIB[name]))}")
     return found
 
