@@ -31,6 +31,10 @@ MAX_PIXELS = 50_000_000  # ~7000 x 7000; a 60000 x 60000 header is refused befor
 MIN_SIDE = 1  # a 1x1 image is upscaled and classified (see docs/images.md)
 
 Interpolation = Literal["bilinear", "bicubic"]
+# Pillow warns between 1x and 2x its own pixel limit; decode_image checks sizes itself (and
+# warnings.catch_warnings is not thread-safe, the preprocessing model decodes on threads).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 _PIL_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
@@ -133,16 +137,14 @@ def decode_image(
     if size > max_bytes:
         raise ImageError(f"image is {size} bytes; the limit is {max_bytes}")
     try:
-        with warnings.catch_warnings():
-            # PIL warns (and above 2x its own limit raises) on large headers; we check below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(bytes(data)), formats=list(formats))
+        image = Image.open(io.BytesIO(bytes(data)), formats=list(formats))
     except UnidentifiedImageError:
+        raise ImageError(f"not a recognised image (accepted formats: {', '.join(formats)})") from None
+    except Image.DecompressionBombError:
         raise ImageError(
-            f"not a recognised image (accepted formats: {', '.join(formats)})"
+            f"image header declares too many pixels (more than twice Pillow's limit of "
+            f"{Image.MAX_IMAGE_PIXELS}); the limit is {max_pixels}, refused before decoding"
         ) from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image header declares too many pixels ({exc}); limit {max_pixels}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"cannot read image header: {exc}") from None
 
@@ -151,8 +153,8 @@ def decode_image(
         raise ImageError(f"image is {width}x{height} pixels; both sides must be at least {MIN_SIDE}")
     if width * height > max_pixels:
         raise ImageError(
-            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} "
-            "(refused before decoding)"
+            f"image header declares too many pixels: {width}x{height} = {width * height}; "
+            f"the limit is {max_pixels}, refused before decoding"
         )
     try:
         if getattr(image, "n_frames", 1) > 1:
