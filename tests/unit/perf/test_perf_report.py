@@ -1,0 +1,154 @@
+"""RESULTS.md rendering from fixture numbers: targets, ratios, tables, plots, shared file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perf import report
+from perf.report import SECTION, RunRecord
+from perf.results import LoadPoint, best, load_points, save_points
+
+
+def pa(model: str, c: int, rps: float, p50: float, p99: float, **kw: object) -> LoadPoint:
+    return LoadPoint(model, "triton", "perf_analyzer", c, rps, p50, p99, **kw)
+
+
+def loc(
+    model: str, server: str, users: int, rps: float, p50: float, p99: float, failures: int = 0
+) -> LoadPoint:
+    return LoadPoint(model, server, "locust", users, rps, p50, p99, requests=int(rps * 20), failures=failures)
+
+
+@pytest.fixture
+def record() -> RunRecord:
+    points = [
+        pa("faq_match", 1, 400.0, 2.4, 4.0, extra={"server_queue_ms": 0.1}),
+        pa("faq_match", 8, 1250.0, 6.0, 21.0),
+        pa("faq_match", 32, 1400.0, 22.0, 75.0),  # faster but over the p99 budget
+        pa("resnet152_pytorch", 1, 3.1, 320.0, 400.0),
+        pa("resnet152_pytorch", 8, 8.2, 950.0, 1200.0),
+        loc("faq_match", "triton", 8, 600.0, 10.0, 30.0),
+        loc("faq_match", "triton", 32, 900.0, 30.0, 80.0, failures=3),  # failures: never "best"
+        loc("faq_pairwise", "azmlinfsrv", 1, 20.0, 48.0, 60.0),
+        loc("faq_pairwise", "azmlinfsrv", 4, 24.0, 160.0, 260.0),
+        loc("faq_sklearn", "azmlinfsrv", 4, 200.0, 18.0, 40.0),
+        loc("resnet152_pytorch", "triton", 8, 8.0, 1000.0, 1300.0),
+        loc("resnet_torch", "azmlinfsrv", 1, 3.0, 330.0, 420.0),
+        LoadPoint(
+            "resnet152_pytorch_network", "onnxruntime", "inprocess", 1, 3.8, 260.0, 280.0, label="batch 1"
+        ),
+        LoadPoint(
+            "resnet152_pytorch_network", "onnxruntime", "inprocess", 8, 9.3, 860.0, 900.0, label="batch 8"
+        ),
+        pa("faq_match", 8, 1100.0, 7.0, 25.0, label="tune:delay=0"),
+    ]
+    return RunRecord(
+        started="2026-11-21 23:00:00 UTC",
+        finished="2026-11-21 23:30:00 UTC",
+        machine={
+            "cpu": "Test CPU",
+            "cores": 2,
+            "memory_gib": 24,
+            "gpu": "none",
+            "versions": {"locust": "2.18.4"},
+        },
+        load_before=(1.5, 1.2, 1.0),
+        load_after=(2.0, 1.5, 1.1),
+        invocation="python -m perf.run_all",
+        commands=["perf_analyzer -m faq_match ...", "locust -f perf/locustfile.py ..."],
+        points=points,
+        raw_network={"resnet152_pytorch": "resnet152_pytorch_network"},
+        notes=["a note"],
+    )
+
+
+def test_best_skips_failures_and_respects_the_p99_budget(record: RunRecord) -> None:
+    faq = record.select(model="faq_match", tool="perf_analyzer", label="")
+    assert best(faq).throughput == 1400.0
+    assert best(faq, max_p99_ms=50).throughput == 1250.0
+    assert best(record.select(model="faq_match", tool="locust")).concurrency == 8
+
+
+def test_targets_are_computed_from_the_numbers(record: RunRecord) -> None:
+    faq_rps, faq_ratio, image = report.targets(record)
+    assert faq_rps.met is True and "1,250 req/s at concurrency 8" in faq_rps.measured
+    assert "peak 1,400" in faq_rps.measured
+    assert faq_ratio.met is True and faq_ratio.measured.startswith("25.0×")  # 600 / 24
+    assert image.met is True and image.measured.startswith("88%")  # 8.2 / 9.3
+
+
+def test_targets_not_met_or_not_measured() -> None:
+    record = RunRecord(started="now", points=[pa("faq_match", 1, 900.0, 1.0, 60.0)])
+    faq_rps, faq_ratio = report.targets(record)
+    assert faq_rps.met is False and "no level with p99" in faq_rps.measured
+    assert faq_ratio.met is None and faq_ratio.measured == "not measured"
+
+
+def test_ratios_use_locust_for_both_sides(record: RunRecord) -> None:
+    found = {(r.model, r.baseline): r for r in report.ratios(record)}
+    assert found["faq_match", "faq_pairwise"].throughput_ratio == pytest.approx(25.0)
+    assert found["faq_match", "faq_sklearn"].throughput_ratio == pytest.approx(3.0)
+    assert found["resnet152_pytorch", "resnet_torch"].throughput_ratio == pytest.approx(8.0 / 3.0)
+
+
+def test_render_section_has_every_part(record: RunRecord, tmp_path: Path) -> None:
+    text = report.render_section(record, {"faq_match": tmp_path / "plots" / "faq_match.png"}, tmp_path)
+    assert text.startswith(SECTION + "\n")
+    assert "Test CPU" in text and "2 cores" in text and "load average 1.50" in text
+    assert "python -m perf.run_all" in text
+    for heading in (
+        "### Targets",
+        "### Triton / baseline",
+        "### perf_analyzer sweeps",
+        "### Raw ONNX Runtime",
+        "### locust runs",
+        "### Tuning runs",
+        "### Exact commands",
+        "### Notes",
+    ):
+        assert heading in text, heading
+    assert "**25.0×**" in text
+    assert "![faq_match](plots/faq_match.png)" in text
+    assert "| 32 | 1,400.0 | 22.0 |" in text
+    assert "3 failed" not in text  # perf_analyzer rows have no failures
+    assert "| azmlinfsrv | `faq_pairwise` | 4 | 24.0 |" in text
+
+
+def test_replace_section_keeps_the_other_sections() -> None:
+    doc = (
+        "# Performance results\n\nintro\n\n## Batch scoring\n\nbatch table\n\n"
+        + SECTION
+        + "\n\nold\n\n## GPU note\n\nH100\n"
+    )
+    new = report.replace_section(doc, SECTION + "\n\nnew numbers\n")
+    assert "batch table" in new and "H100" in new and "new numbers" in new and "old" not in new
+    assert new.index("## Batch scoring") < new.index(SECTION) < new.index("## GPU note")
+    assert report.replace_section(new, SECTION + "\n\nnew numbers\n") == new  # idempotent
+
+
+def test_replace_section_appends_when_absent() -> None:
+    assert (
+        report.replace_section("", SECTION + "\n\nx\n") == "# Performance results\n\n" + SECTION + "\n\nx\n"
+    )
+    doc = report.replace_section("# R\n\n## Batch scoring\n\nb\n", SECTION + "\n\nx\n")
+    assert doc.index("## Batch scoring") < doc.index(SECTION)
+
+
+def test_publish_writes_pngs_and_markdown(record: RunRecord, tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Performance results\n\n## Batch scoring\n\nkept\n")
+    report.publish(record, results, tmp_path / "plots")
+    text = results.read_text()
+    assert "kept" in text and SECTION in text
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["faq_match.png", "resnet152_pytorch.png"]
+    assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_run_record_and_points_round_trip(record: RunRecord, tmp_path: Path) -> None:
+    again = RunRecord.from_json(record.to_json())
+    assert again == record
+    save_points(record.points, tmp_path / "p.jsonl")
+    assert load_points(tmp_path / "p.jsonl") == record.points
