@@ -100,6 +100,8 @@ _WRAPPER_RE = re.compile(
 )
 _STATUS_PREFIX_RE = re.compile(r"^\s*\[(?:StatusCode\.)?[\w.]+\]\s*")
 _EXC_NAME_RE = re.compile(r"^(?:[\w.]+(?:Error|Exception)):\s*")
+# What the image preprocessing step puts before the reason ("invalid image input: image 0: ...").
+_IMAGE_PREFIX_RE = re.compile(r"^(?:invalid image input:\s*)?(?:image \d+:\s*)?", re.IGNORECASE)
 
 
 def triton_reason(exc: BaseException) -> str:
@@ -108,7 +110,8 @@ def triton_reason(exc: BaseException) -> str:
     text = _STATUS_PREFIX_RE.sub("", text or "").strip()
     parts = [p for p in _WRAPPER_RE.split(text) if p and p.strip()]
     reason = parts[-1].strip() if parts else text
-    reason = _EXC_NAME_RE.sub("", reason).strip().rstrip(".")
+    reason = _EXC_NAME_RE.sub("", reason).strip()
+    reason = _IMAGE_PREFIX_RE.sub("", reason).strip().rstrip(".")
     return reason or "no reason given"
 
 

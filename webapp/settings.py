@@ -17,17 +17,15 @@ from serving.client import Endpoint
 # it is the one whose labels mean something.
 DEFAULT_IMAGE_MODELS: tuple[str, ...] = ("efficientnet_lite0", "resnet152_pytorch", "resnet152_tensorflow")
 
+_RANDOM_WEIGHTS = (
+    "Random weights: no ResNet-152 checkpoint ships offline, so its labels are meaningless (unless "
+    "it was exported with real weights). It shows the serving path and its latency."
+)
 # Shown under a model's column, so nobody mistakes a random network's output for a prediction.
 DEFAULT_MODEL_NOTES: dict[str, str] = {
     "efficientnet_lite0": "Pretrained on ImageNet: its labels are real predictions.",
-    "resnet152_pytorch": (
-        "Random weights (no ResNet-152 checkpoint ships offline): the labels are meaningless; "
-        "it shows the serving path and its latency."
-    ),
-    "resnet152_tensorflow": (
-        "Random weights (no ResNet-152 checkpoint ships offline): the labels are meaningless; "
-        "it shows the serving path and its latency."
-    ),
+    "resnet152_pytorch": _RANDOM_WEIGHTS,
+    "resnet152_tensorflow": _RANDOM_WEIGHTS,
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from webapp.backend import TritonBackend, summarize_stats, to_class_scores, to_faq_matches
-from webapp.errors import is_server_down, translate, triton_reason
+from webapp.errors import UserError, is_server_down, translate, triton_reason
 from webapp.settings import WebAppSettings
 
 
@@ -198,3 +198,34 @@ def test_status_survives_a_restricted_repository_api(monkeypatch: pytest.MonkeyP
     status = backend.status()
     assert status["models"][0]["ready"] is True
     assert status["index_error"] and "API key" in status["index_error"]
+
+
+def test_image_client_errors_become_plain_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image client's own exceptions, worded as it words them, map to the right sentence."""
+    import imaging.client as image_client
+
+    backend = TritonBackend(WebAppSettings(triton_url="h:8000"))
+    cases = {
+        image_client.ClassifyError(
+            "efficientnet_lite0: in ensemble 'efficientnet_lite0', invalid image input: image 0: "
+            "not a recognised image (accepted formats: JPEG, PNG)"
+        ): (
+            "image_rejected",
+            "The image was rejected: not a recognised image (accepted formats: JPEG, PNG).",
+        ),
+        image_client.ClassifyError(
+            "efficientnet_lite0: Request for unknown model: 'efficientnet_lite0' is not found"
+        ): ("model_not_ready", None),
+        image_client.ServerUnreachable("h:8000: [Errno 111] Connection refused"): ("server_down", None),
+    }
+    for raised, (code, message) in cases.items():
+
+        def fail(*_: object, exc: BaseException = raised) -> None:
+            raise exc
+
+        monkeypatch.setattr(image_client, "classify", fail)
+        with pytest.raises(UserError) as info:
+            backend.classify("efficientnet_lite0", b"x")
+        assert info.value.code == code
+        if message:
+            assert info.value.message == message
