@@ -7,6 +7,7 @@ writes screenshots under ``test-artifacts/webapp/``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from serving.paths import REPO_ROOT
 from serving.triton import TritonServer, free_ports, stop_process_group
+from webapp.settings import DEFAULT_IMAGE_MODELS
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "webapp"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -40,7 +42,7 @@ CHROMIUM_ARGS = [
 class WebApp:
     """A ``python -m webapp`` process on a free port; stopped (with its group) at teardown."""
 
-    def __init__(self, triton_url: str, name: str, *extra: str) -> None:
+    def __init__(self, triton_url: str, name: str, *extra: str, image_models: tuple[str, ...] = ()) -> None:
         self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ARTIFACTS / f"{name}.log"
@@ -56,11 +58,14 @@ class WebApp:
             str(self.port),
             *extra,
         ]
+        self.image_models = image_models
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> WebApp:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEBAPP_")}
+        if self.image_models:
+            env["WEBAPP_IMAGE_MODELS"] = json.dumps(list(self.image_models))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 self.command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -86,10 +91,23 @@ class WebApp:
             self.process = None
 
 
+def served_image_models() -> tuple[str, ...]:
+    """The page's image ensembles that this catalog builds (``SKIP_TF=1`` leaves out the Keras one)."""
+    from imaging.specs import enabled_networks
+
+    enabled = {network.name for network in enabled_networks()}
+    return tuple(name for name in DEFAULT_IMAGE_MODELS if name in enabled)
+
+
 @pytest.fixture(scope="session")
-def webapp(triton_server: TritonServer) -> Iterator[WebApp]:
+def image_models() -> tuple[str, ...]:
+    return served_image_models()
+
+
+@pytest.fixture(scope="session")
+def webapp(triton_server: TritonServer, image_models: tuple[str, ...]) -> Iterator[WebApp]:
     """The web app in front of the session's real Triton server (every model of the catalog)."""
-    app = WebApp(triton_server.http_url, "webapp").start()
+    app = WebApp(triton_server.http_url, "webapp", image_models=image_models).start()
     yield app
     app.stop()
 

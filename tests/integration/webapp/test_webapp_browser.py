@@ -16,7 +16,6 @@ from playwright.sync_api import Page, expect
 from faq.data import load_dataset
 from imaging.samples import sample_path
 
-IMAGE_MODELS = ("efficientnet_lite0", "resnet152_pytorch", "resnet152_tensorflow")
 LATENCY = re.compile(r"^\d+(\.\d+)? m?s$")
 
 
@@ -38,10 +37,11 @@ def originals():
     return load_dataset().originals
 
 
-def test_status_strip_shows_every_model_ready(page: Page, webapp, screenshot) -> None:
+def test_status_strip_shows_every_model_ready(page: Page, webapp, image_models, screenshot) -> None:
     open_page(page, webapp.url)
     expect(page.locator("#server-text")).to_have_text(re.compile(r"live, ready$"))
-    for name in ("faq_match", *IMAGE_MODELS):
+    assert "efficientnet_lite0" in image_models and "resnet152_pytorch" in image_models
+    for name in ("faq_match", *image_models):
         pill = page.locator(f'#model-pills .pill[data-model="{name}"]')
         expect(pill).to_have_attribute("data-ready", "true")
     page.click("#status-details summary")
@@ -90,18 +90,19 @@ def test_text_too_long_is_explained(page: Page, webapp, screenshot) -> None:
     expect(page.locator("#faq-counter")).to_have_class(re.compile(r"\bover\b"))
 
 
-def test_coffee_photo_is_espresso(page: Page, webapp, screenshot) -> None:
+def test_coffee_photo_is_espresso(page: Page, webapp, image_models, screenshot) -> None:
     open_page(page, webapp.url)
     page.set_input_files("#file-input", str(sample_path("coffee")))
     page.wait_for_selector("#image-card[data-state=done]")
-    for name in IMAGE_MODELS:
+    expect(page.locator(".model-col")).to_have_count(len(image_models))
+    for name in image_models:
         column = page.locator(f'.model-col[data-model="{name}"]')
         expect(column).to_have_attribute("data-state", "done")
         expect(column.locator(".top5 > li")).to_have_count(5)
         assert LATENCY.match(column.locator(".latency").inner_text()), name
     efficientnet = page.locator('.model-col[data-model="efficientnet_lite0"]')
     expect(efficientnet.locator(".top5 > li").first.locator(".label")).to_contain_text("espresso")
-    for name in ("resnet152_pytorch", "resnet152_tensorflow"):
+    for name in (m for m in image_models if m.startswith("resnet152")):
         expect(page.locator(f'.model-col[data-model="{name}"] .note')).to_contain_text("Random weights")
     expect(page.locator("#image-error")).to_be_hidden()
     expect(page.locator("#preview")).to_be_visible()
@@ -128,7 +129,7 @@ def test_dropped_cat_photo_is_a_cat(page: Page, webapp) -> None:
     expect(top).to_contain_text(re.compile(r"cat|tabby", re.IGNORECASE))
 
 
-def test_garbage_upload_gets_a_clear_error(page: Page, webapp, screenshot) -> None:
+def test_garbage_upload_gets_a_clear_error(page: Page, webapp, image_models, screenshot) -> None:
     open_page(page, webapp.url)
     garbage = random.Random(1234).randbytes(50_000)
     page.set_input_files(
@@ -139,7 +140,7 @@ def test_garbage_upload_gets_a_clear_error(page: Page, webapp, screenshot) -> No
     expect(banner).to_be_visible()
     expect(banner).to_have_text(re.compile(r"^The image was rejected: .+\.$"))
     assert "Traceback" not in banner.inner_text() and "ensemble '" not in banner.inner_text()
-    for name in IMAGE_MODELS:
+    for name in image_models:
         column = page.locator(f'.model-col[data-model="{name}"]')
         expect(column).to_have_attribute("data-state", "error")
         expect(column.locator(".alert")).to_contain_text("The image was rejected")
