@@ -53,3 +53,18 @@ test-integration: ## integration tests only (start a real Triton server)
 
 lint: ## ruff
 	.venv/bin/ruff check .
+
+# --- deployment (docs/deployment.md) ---------------------------------------------------
+.PHONY: k8s-render aml-yaml deploy-check image
+k8s-render: ## render the Kustomize overlays (gpu, cpu) and validate them into build/k8s/
+	$(PY) -m deploy.k8s render --out build/k8s
+
+aml-yaml: ## write the Azure ML endpoint/deployment/model YAML (dry run) into build/aml/
+	$(PY) -m deploy.aml dry-run --out build/aml
+
+deploy-check: build build-gpu ## check both repositories and the container's Python dependencies
+	$(PY) -m deploy.repository_check build/model_repository_gpu model_repository
+	$(PY) -m deploy.container_deps check
+
+image: ## build and push the container image to Azure Container Registry (needs Docker + az)
+	bash deploy/build_push.sh
