@@ -60,11 +60,37 @@ def fit(x_train: np.ndarray, config: ModelConfig):
     return pipe.fit(x_train)
 
 
+def _cache_op_versions() -> None:
+    """Let skl2onnx build its operator-version table once per process, not once per model.
+
+    skl2onnx 1.20 rebuilds the table from every ONNX schema for each conversion (~13 ms, a
+    quarter of the time to train and export one small model). The table depends only on the
+    installed `onnx` package, so caching it is safe; if the private hook moves, nothing changes.
+    """
+    from skl2onnx.common import _container
+
+    cls = getattr(_container, "ModelComponentContainer", None)
+    original = getattr(cls, "_build_op_version", None)
+    if original is None or getattr(original, "_cached", False):
+        return
+    table: dict = {}
+
+    def cached(self) -> None:
+        if not table:
+            original(self)
+            table.update(self._op_versions)
+        self._op_versions = dict(table)
+
+    cached._cached = True  # type: ignore[attr-defined]
+    cls._build_op_version = cached
+
+
 def to_onnx(pipeline, n_features: int, metadata: dict[str, str] | None = None) -> bytes:
     """Serialize the pipeline; outputs `label` (+1/-1, int64) and `scores` (decision function)."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    _cache_op_versions()
     onx = convert_sklearn(
         pipeline, initial_types=[("X", FloatTensorType([None, n_features]))], target_opset=TARGET_OPSET
     )

@@ -184,30 +184,32 @@ def score_partition(ctx: Context, part: Partition) -> dict:
                     "input_sha256": input_sha, "t_read": time.perf_counter() - t0,
                     "t_model": 0.0, "t_predict": 0.0, "t_write": 0.0}
 
-    df = dataio.parse_frame(data_name, payload)
+    ts, values = dataio.read_series(data_name, payload)
     t1 = time.perf_counter()
     model = OnnxModel(ctx.store.models.read_bytes(entry["blob"]), expected_sha256=entry["sha256"])
     meta = model.metadata
     if (meta.get("device"), meta.get("sensor")) != (part.device, part.sensor):
         raise PartitionError(f"model {entry['blob']} is for {meta.get('device')}/{meta.get('sensor')}")
     t2 = time.perf_counter()
-    x = features.compute(df[VALUE].to_numpy(), meta.get("features", entry["config"]["features"]))
+    x = features.compute(values, meta.get("features", entry["config"]["features"]))
     prediction, score = model.predict(x)
     t3 = time.perf_counter()
 
-    out = pd.DataFrame({TS: df[TS].to_numpy(), DEVICE: part.device, SENSOR: part.sensor,
-                        VALUE: df[VALUE].to_numpy(np.float64), PREDICTION: prediction, SCORE: score})
+    n = len(values)
     info = {"partition": part.key, "input_blob": data_name, "input_sha256": input_sha,
-            "model_id": entry["model_id"], "model_sha256": entry["sha256"], "rows": len(out),
+            "model_id": entry["model_id"], "model_sha256": entry["sha256"], "rows": n,
             "anomalies": int(prediction.sum()),
             "scored_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    table = pa.Table.from_pandas(out, schema=OUTPUT_SCHEMA, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           PROVENANCE_KEY: json.dumps(info).encode()})
+    table = pa.Table.from_arrays(
+        [ts, pa.array(np.full(n, part.device, dtype=object), pa.string()),
+         pa.array(np.full(n, part.sensor, dtype=object), pa.string()),
+         pa.array(values, pa.float64()), pa.array(prediction, pa.int8()), pa.array(score, pa.float64())],
+        schema=OUTPUT_SCHEMA.with_metadata({PROVENANCE_KEY: json.dumps(info).encode()}),
+    )
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="snappy")
     ctx.store.preds.write_bytes(part.pred_blob, buf.getvalue())
     t4 = time.perf_counter()
-    return {"partition": part.key, "status": "scored", "rows": len(out), "anomalies": info["anomalies"],
+    return {"partition": part.key, "status": "scored", "rows": n, "anomalies": info["anomalies"],
             "model_id": entry["model_id"], "input_sha256": input_sha, "t_read": t1 - t0,
             "t_model": t2 - t1, "t_predict": t3 - t2, "t_write": t4 - t3}
