@@ -76,8 +76,9 @@ def triton_bodies(host: str, kind: str) -> list[tuple[bytes, dict[str, str]]]:
     return bodies
 
 
-def azml_bodies(kind: str) -> list[tuple[bytes, dict[str, str]]]:
-    workload = load_workload()
+def azml_bodies(kind: str, workload: dict[str, Any] | None = None) -> list[tuple[bytes, dict[str, str]]]:
+    """``POST /score`` bodies for the baseline scoring scripts, one per question or photo."""
+    workload = workload if workload is not None else load_workload()
     headers = {"Content-Type": "application/json"}
     if kind == "faq":
         return [(json.dumps({FAQ_FIELD: q}).encode(), headers) for q in workload["questions"]]
@@ -85,3 +86,22 @@ def azml_bodies(kind: str) -> list[tuple[bytes, dict[str, str]]]:
         (json.dumps({IMAGE_FIELD: base64.b64encode(Path(p).read_bytes()).decode()}).encode(), headers)
         for p in workload["image_files"]
     ]
+
+
+def warm_up(url: str, bodies: list[tuple[bytes, dict[str, str]]], count: int, timeout: float = 300.0) -> int:
+    """POST ``count`` bodies (cycling) to ``url`` before measuring; returns how many answered 200.
+
+    The first requests to a fresh server pay for lazy initialisation (allocations, kernel
+    selection, imports on first use); a measurement should not.
+    """
+    ok = 0
+    for i in range(count):
+        data, headers = bodies[i % len(bodies)]
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                resp.read()
+                ok += resp.status == 200
+        except OSError:
+            continue
+    return ok

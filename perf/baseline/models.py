@@ -73,7 +73,7 @@ def prepare(
     ):
         log.info("reusing %s from %s", kind, folder)
         return folder
-    log.info("training %s (the pairwise model takes a few minutes on 2 cores)", kind)
+    log.info("training %s%s", kind, " (minutes on 2 cores)" if kind == "faq_pairwise" else "")
     payload = fit(kind, ds if ds is not None else load_dataset(), **options)
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(payload, folder / MODEL_FILE)

@@ -1,0 +1,368 @@
+"""Measure every served model under load, side by side with the Azure ML scoring server.
+
+    python -m perf.run_all                 # full run (`make perf`), writes perf/RESULTS.md
+    python -m perf.run_all --quick         # smoke run, results under perf/out/quick/
+    python -m perf.run_all --model faq_match --no-baselines
+    python -m perf.run_all --url gpu-host:8000 --no-baselines   # an already running server
+
+One run, one machine, one after another: build a repository with the chosen models, start
+Triton (loopback, free ports), then per model a perf_analyzer concurrency sweep, the raw
+ONNX Runtime loop (image ensembles) and locust at a few user counts; stop Triton; then each
+baseline ``score.py`` in ``azmlinfsrv`` under the same locust load. Results: raw CSV/logs in
+``perf/out/``, ``perf/out/run.json``, PNGs in ``perf/plots/`` and the ``## Real-time serving``
+section of ``perf/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perf import (
+    OUT_DIR,
+    PLOTS_DIR,
+    RESULTS_MD,
+    machine,
+    ort_raw,
+    payloads,
+    perf_analyzer,
+    report,
+    servers,
+    workloads,
+)
+from perf.baseline import models as baseline_models
+from perf.baseline.server import SCRIPTS, AzmlServer
+from perf.locust_runner import LocustRun, run_locust
+from perf.perf_analyzer import PerfAnalyzerRun
+from perf.report import RunRecord
+from perf.results import LoadPoint, save_points
+
+log = logging.getLogger("perf.run_all")
+
+FAQ_MODELS = ("faq_match",)
+IMAGE_MODELS = ("resnet152_pytorch", "resnet152_tensorflow", "efficientnet_lite0")
+DEFAULT_MODELS = (*FAQ_MODELS, *IMAGE_MODELS)
+# Triton model -> baselines measured with it (perf/baseline/server.py SCRIPTS keys)
+BASELINES = {"faq_match": ("faq_pairwise", "faq_sklearn"), "resnet152_pytorch": ("resnet_torch",)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How hard and how long to push each kind of model."""
+
+    faq_concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    image_concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
+    faq_users: tuple[int, ...] = (1, 8, 32)
+    image_users: tuple[int, ...] = (1, 8)
+    faq_baseline_users: tuple[int, ...] = (1, 4)
+    image_baseline_users: tuple[int, ...] = (1, 2)
+    locust_seconds: int = 20
+    faq_window_requests: int = 1000
+    image_window_requests: int = 24
+    max_trials: int = 6
+    raw_batches: tuple[int, ...] = (1, 4, 8)
+    raw_seconds: float = 12.0
+    pa_timeout_s: float = 240.0
+    pairwise_options: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            faq_concurrency=(1, 8),
+            image_concurrency=(1, 4),
+            faq_users=(8,),
+            image_users=(4,),
+            faq_baseline_users=(2,),
+            image_baseline_users=(1,),
+            locust_seconds=5,
+            faq_window_requests=200,
+            image_window_requests=6,
+            max_trials=3,
+            raw_batches=(1, 4),
+            raw_seconds=3.0,
+            pa_timeout_s=120.0,
+            # a small pairwise model: trains in seconds; its speed is NOT the original's
+            pairwise_options={"max_features": 100, "max_iter": 10},
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Runner:
+    def __init__(self, record: RunRecord, plan: Plan, out_dir: Path) -> None:
+        self.record = record
+        self.plan = plan
+        self.out_dir = out_dir
+
+    def add(self, points: list[LoadPoint] | LoadPoint | None) -> None:
+        if points is None:
+            return
+        self.record.points.extend(points if isinstance(points, list) else [points])
+        save_points(self.record.points, self.out_dir / "points.jsonl")  # survive an interruption
+
+    def perf_analyzer(self, model: str, url: str, data: Path, image: bool, label: str = "") -> None:
+        plan = self.plan
+        run = PerfAnalyzerRun(
+            model=model,
+            input_data=data,
+            url=url,
+            concurrency=plan.image_concurrency if image else plan.faq_concurrency,
+            measurement_request_count=plan.image_window_requests if image else plan.faq_window_requests,
+            fallback_request_count=(plan.image_window_requests if image else plan.faq_window_requests) * 3,
+            max_trials=plan.max_trials,
+            timeout_s=plan.pa_timeout_s,
+            label=label,
+        )
+        self.record.commands.append(run.display_command(self.out_dir))
+        points = perf_analyzer.run_sweep(run, self.out_dir)
+        if not points:
+            self.record.notes.append(
+                f"perf_analyzer produced no result for `{model}` (see perf/out/pa_{model}_*.log)"
+            )
+        self.add(points)
+
+    def locust(self, run: LocustRun) -> None:
+        self.record.commands.append(run.display_command())
+        point = run_locust(run, self.out_dir)
+        if point is None:
+            self.record.notes.append(
+                f"locust produced no result for {run.server} `{run.model}` with {run.users} users"
+            )
+        self.add(point)
+
+
+def run(
+    models: list[str],
+    plan: Plan,
+    out_dir: Path,
+    results_md: Path,
+    plots_dir: Path,
+    url: str | None = None,
+    baselines: bool = True,
+    allow_remote: bool = False,
+    invocation: str = "",
+) -> RunRecord:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = RunRecord(
+        started=_now(),
+        machine=machine.describe(),
+        load_before=machine.load_average(),
+        invocation=invocation,
+    )
+    runner = Runner(record, plan, out_dir)
+    specs = servers.catalog()
+    unknown = [m for m in models if m not in specs]
+    if unknown:
+        raise typer.BadParameter(f"unknown models {unknown}; served: {', '.join(sorted(specs))}")
+    faq = [m for m in models if servers.input_tensor(m, specs) == "TEXT"]
+    images = [m for m in models if m not in faq]
+
+    questions = workloads.faq_questions()
+    photos = workloads.image_files()
+    workload = workloads.write_workload(out_dir / "workload.json", questions, photos)
+    wl = payloads.load_workload(workload)
+    pa_inputs = workloads.write_pa_inputs(out_dir, questions if faq else [], photos if images else [])
+    record.notes.append(
+        f"Inputs: {len(questions)} FAQ test-split questions; {len(photos)} photos shipped in installed "
+        f"packages ({', '.join(p.name for p in photos)}), sent as their encoded bytes."
+    )
+
+    # Train (or reuse) the baseline FAQ models before any measurement: minutes of CPU.
+    wanted_baselines = [b for m in models for b in BASELINES.get(m, ())] if baselines else []
+    model_dirs: dict[str, Path] = {}
+    for name in wanted_baselines:
+        if name in baseline_models.KINDS:
+            options = plan.pairwise_options if name == "faq_pairwise" else {}
+            model_dirs[name] = baseline_models.prepare(name, out_dir / "baseline_models", **options)
+    if plan.pairwise_options and "faq_pairwise" in wanted_baselines:
+        record.notes.append(
+            f"Quick run: baseline (a) used a reduced pairwise model {plan.pairwise_options}; "
+            "its speed is not the original's."
+        )
+
+    # ---------------------------------------------------------------- Triton
+    served = servers.closure(models, specs)
+    record.settings = servers.settings(served, specs)
+    for name in images:
+        step = servers.onnx_step(name, specs)
+        if step is not None:
+            record.raw_network[name] = step.name
+    server = None
+    if url is None:
+        repository = out_dir / "model_repository"
+        servers.build_repository(models, repository)
+        server = servers.triton(repository, out_dir / "triton.log")
+        log.info("starting Triton with %s", ", ".join(served))
+        server.start(timeout=900)
+        url = server.http_url
+        record.commands.insert(0, shlex.join(server.command()))
+    record.target_url = url
+    http_url = url if "://" in url else f"http://{url}"
+    try:
+        for model in models:
+            image = model in images
+            runner.perf_analyzer(model, url, pa_inputs["image" if image else "faq"], image)
+            if image and model in record.raw_network:
+                raw_points = _raw_ort(record.raw_network[model], specs, photos, plan)
+                runner.add(raw_points)
+                record.commands.append(
+                    f"python -c 'perf.ort_raw.measure(<{specs[record.raw_network[model]].artifact}>, "
+                    f"batch_sizes={plan.raw_batches})'  # in-process, same session options"
+                )
+            for users in plan.image_users if image else plan.faq_users:
+                runner.locust(
+                    LocustRun(
+                        "TritonImageUser" if image else "TritonFaqUser",
+                        http_url,
+                        model,
+                        "triton",
+                        users=users,
+                        run_time_s=plan.locust_seconds,
+                        workload=workload,
+                        triton_model=model,
+                        allow_remote=allow_remote,
+                    )
+                )
+    finally:
+        if server is not None:
+            server.stop()
+
+    # ---------------------------------------------------------------- baselines
+    cores = os.cpu_count() or 1
+    for name in wanted_baselines:
+        image = name == "resnet_torch"
+        # FAQ scoring is single-threaded: one gunicorn worker per core is what lets the
+        # baseline use the machine. ResNet's PyTorch already uses every core in one worker.
+        workers = 1 if image else cores
+        azml = AzmlServer(
+            SCRIPTS[name], model_dirs.get(name), workers=workers, log_path=out_dir / f"azml_{name}.log"
+        )
+        log.info("starting azmlinfsrv for %s", name)
+        try:
+            azml.start()
+        except Exception as exc:  # one broken baseline must not lose the rest of the run
+            record.notes.append(f"baseline {name} did not start: {exc}")
+            continue
+        record.commands.append(azml.display_command())
+        try:
+            kind = "image" if image else "faq"
+            warmed = payloads.warm_up(f"{azml.url}/score", payloads.azml_bodies(kind, wl), 4 if image else 50)
+            log.info("%s: %d warm-up requests answered", name, warmed)
+            for users in plan.image_baseline_users if image else plan.faq_baseline_users:
+                runner.locust(
+                    LocustRun(
+                        "AzmlImageUser" if image else "AzmlFaqUser",
+                        azml.url,
+                        name,
+                        "azmlinfsrv",
+                        users=users,
+                        run_time_s=plan.locust_seconds,
+                        workload=workload,
+                    )
+                )
+        finally:
+            azml.stop()
+        record.settings[f"azmlinfsrv {name}"] = f"{workers} gunicorn worker(s) (sync), loopback"
+
+    record.finished = _now()
+    record.load_after = machine.load_average()
+    record.notes.append(
+        "locust (one Python process, gevent) shares the 2 cores with the server under test; above a "
+        "few hundred requests/s it is the bottleneck, so Triton's locust figures are lower bounds. "
+        "perf_analyzer (C++) measures Triton's capacity; the baselines are far below locust's limit."
+    )
+    if record.machine.get("gpu", "none") == "none":
+        record.notes.append(
+            "No GPU on this machine. The same harness measures a GPU server: render it with "
+            "`make build-gpu`, run the official container, then "
+            "`python -m perf.run_all --url HOST:8000 --no-baselines` (perf_analyzer accepts any URL; "
+            "locust needs `--allow-remote` for a non-loopback host) and add the figures with the GPU model."
+        )
+    (out_dir / "run.json").write_text(record.to_json())
+    report.publish(record, results_md, plots_dir)
+    return record
+
+
+def _raw_ort(network: str, specs: dict, photos: list[Path], plan: Plan) -> list[LoadPoint]:
+    """Raw ONNX Runtime on the ensemble's own ONNX file, with real preprocessed photos."""
+    import numpy as np
+
+    from imaging.networks import NETWORKS
+    from imaging.preprocess import preprocess_bytes
+    from serving.paths import ARTIFACTS_DIR
+
+    spec = specs[network]
+    ensemble = network.removesuffix("_network")
+    recipe = NETWORKS[ensemble].preprocess if ensemble in NETWORKS else None
+    inputs = None
+    if recipe is not None:
+        inputs = np.stack([preprocess_bytes(p.read_bytes(), recipe) for p in photos])
+    return ort_raw.measure(
+        ARTIFACTS_DIR / spec.artifact,
+        network,
+        plan.raw_batches,
+        inputs=inputs,
+        intra_op_threads=spec.ort.intra_op_threads,
+        inter_op_threads=spec.ort.inter_op_threads,
+        min_seconds=plan.raw_seconds,
+    )
+
+
+app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
+
+
+@app.command()
+def main(
+    model: Annotated[
+        list[str] | None, typer.Option(help="models to measure (repeatable); default: every ensemble")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option(help="smoke run: fewer levels, 5 s locust, results in perf/out/quick")
+    ] = False,
+    url: Annotated[
+        str | None, typer.Option(help="measure this running Triton instead of starting one")
+    ] = None,
+    baselines: Annotated[bool, typer.Option(help="also measure the azmlinfsrv baselines")] = True,
+    locust_seconds: Annotated[int | None, typer.Option(help="duration of each locust run")] = None,
+    allow_remote: Annotated[bool, typer.Option(help="let locust target a non-loopback --url")] = False,
+    results: Annotated[Path | None, typer.Option(help="markdown to update")] = None,
+    plots: Annotated[Path | None, typer.Option(help="folder for the PNGs")] = None,
+    out: Annotated[Path | None, typer.Option(help="raw output folder")] = None,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    plan = Plan.quick() if quick else Plan()
+    if locust_seconds:
+        plan = Plan(**{**plan.__dict__, "locust_seconds": locust_seconds})
+    out_dir = out or (OUT_DIR / "quick" if quick else OUT_DIR)
+    results_md = results or (out_dir / "RESULTS.md" if quick else RESULTS_MD)
+    plots_dir = plots or (out_dir / "plots" if quick else PLOTS_DIR)
+    invocation = "python -m perf.run_all" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    record = run(
+        list(model or DEFAULT_MODELS),
+        plan,
+        out_dir,
+        results_md,
+        plots_dir,
+        url=url,
+        baselines=baselines,
+        allow_remote=allow_remote,
+        invocation=invocation,
+    )
+    for target in report.targets(record):
+        verdict = {True: "MET", False: "NOT MET", None: "-"}[target.met]
+        typer.echo(f"{verdict:8} {target.name}: {target.measured}")
+    typer.echo(f"wrote {results_md}")
+
+
+if __name__ == "__main__":
+    app()

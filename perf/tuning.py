@@ -1,0 +1,251 @@
+"""Measure variants of the served settings, to choose them from numbers.
+
+Each variant is the model specs with a few fields replaced (dynamic-batching delay and
+preferred sizes, instance counts, ONNX Runtime threads), rendered into a fresh repository,
+served by a fresh Triton and swept by perf_analyzer with the same real inputs. The spec files
+(``faq/specs.py``, ``imaging/specs.py``) are not touched: the chosen values are proposed to
+their owners, with the evidence, in ``docs/perf.md``.
+
+    python -m perf.tuning --model faq_match          # the FAQ variants
+    python -m perf.tuning --model resnet152_pytorch  # the image variants
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perf import OUT_DIR, perf_analyzer, servers, workloads
+from perf.perf_analyzer import PerfAnalyzerRun
+from perf.results import LoadPoint, load_points, save_points
+from serving.modelspec import DynamicBatching, Instances, ModelSpec, OrtSettings
+
+log = logging.getLogger(__name__)
+
+Overrides = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named change to the served specs: ``make(specs)`` returns per-model field overrides."""
+
+    name: str
+    description: str
+    make: Callable[[Mapping[str, ModelSpec]], Overrides]
+
+
+def _models_of(ensemble: str, specs: Mapping[str, ModelSpec], kind: str) -> list[str]:
+    return [n for n in servers.closure([ensemble], specs) if specs[n].kind == kind]
+
+
+def _batching_all(
+    ensemble: str, batching: DynamicBatching | None
+) -> Callable[[Mapping[str, ModelSpec]], Overrides]:
+    def make(specs: Mapping[str, ModelSpec]) -> Overrides:
+        return {
+            n: {"dynamic_batching": batching}
+            for n in servers.closure([ensemble], specs)
+            if specs[n].kind != "ensemble" and specs[n].dynamic_batching is not None
+        }
+
+    return make
+
+
+def _network(ensemble: str, **changes: Any) -> Callable[[Mapping[str, ModelSpec]], Overrides]:
+    def make(specs: Mapping[str, ModelSpec]) -> Overrides:
+        step = servers.onnx_step(ensemble, specs)
+        return {step.name: dict(changes)} if step else {}
+
+    return make
+
+
+def _python_steps(ensemble: str, **changes: Any) -> Callable[[Mapping[str, ModelSpec]], Overrides]:
+    def make(specs: Mapping[str, ModelSpec]) -> Overrides:
+        return {n: dict(changes) for n in _models_of(ensemble, specs, "python")}
+
+    return make
+
+
+def _merge(
+    *makers: Callable[[Mapping[str, ModelSpec]], Overrides],
+) -> Callable[[Mapping[str, ModelSpec]], Overrides]:
+    def make(specs: Mapping[str, ModelSpec]) -> Overrides:
+        merged: Overrides = {}
+        for maker in makers:
+            for name, changes in maker(specs).items():
+                merged.setdefault(name, {}).update(changes)
+        return merged
+
+    return make
+
+
+def faq_variants(ensemble: str = "faq_match") -> list[Variant]:
+    return [
+        Variant("as specified", "the settings in faq/specs.py", lambda specs: {}),
+        Variant(
+            "no batching delay",
+            "dynamic batching with max_queue_delay 0",
+            _batching_all(ensemble, DynamicBatching()),
+        ),
+        Variant(
+            "delay 500 µs",
+            "every batched step: delay 500 µs, preferred 8/16",
+            _batching_all(ensemble, DynamicBatching((8, 16), 500)),
+        ),
+        Variant(
+            "delay 2 ms",
+            "every batched step: delay 2000 µs, preferred 16/32",
+            _batching_all(ensemble, DynamicBatching((16, 32), 2000)),
+        ),
+        Variant(
+            "2 instances",
+            "2 instances of every step (ONNX with 1 intra-op thread each)",
+            _merge(
+                _python_steps(ensemble, instances=Instances(cpu=2, gpu=1)),
+                _network(ensemble, instances=Instances(cpu=2, gpu=1), ort=OrtSettings(1, 1)),
+            ),
+        ),
+        Variant(
+            "ORT 1 thread", "ONNX Runtime intra-op 1, inter-op 1", _network(ensemble, ort=OrtSettings(1, 1))
+        ),
+        Variant(
+            "ORT 2 threads", "ONNX Runtime intra-op 2, inter-op 1", _network(ensemble, ort=OrtSettings(2, 1))
+        ),
+    ]
+
+
+def image_variants(ensemble: str = "resnet152_pytorch") -> list[Variant]:
+    return [
+        Variant("as specified", "the settings in imaging/specs.py", lambda specs: {}),
+        Variant(
+            "network delay 0",
+            "network step: no batching delay",
+            _network(ensemble, dynamic_batching=DynamicBatching((4, 8), 0)),
+        ),
+        Variant(
+            "network delay 20 ms",
+            "network step: delay 20000 µs, preferred 8",
+            _network(ensemble, dynamic_batching=DynamicBatching((8,), 20000)),
+        ),
+        Variant(
+            "2 network instances x 1 thread",
+            "2 ONNX instances, intra-op 1 thread each",
+            _network(ensemble, instances=Instances(cpu=2, gpu=1), ort=OrtSettings(1, 1)),
+        ),
+        Variant("ORT intra 1", "1 instance, intra-op 1 thread", _network(ensemble, ort=OrtSettings(1, 1))),
+        Variant(
+            "ORT default threads", "ONNX Runtime chooses (0/0)", _network(ensemble, ort=OrtSettings(0, 0))
+        ),
+    ]
+
+
+def describe_overrides(overrides: Overrides) -> str:
+    parts = []
+    for name, changes in sorted(overrides.items()):
+        rendered = []
+        for key, value in changes.items():
+            if dataclasses.is_dataclass(value):
+                value = ", ".join(f"{f.name}={getattr(value, f.name)}" for f in dataclasses.fields(value))
+            rendered.append(f"{key}({value})")
+        parts.append(f"{name}: {'; '.join(rendered)}")
+    return " | ".join(parts) or "no change"
+
+
+def run_variants(
+    ensemble: str,
+    variants: list[Variant],
+    concurrency: tuple[int, ...],
+    out_dir: Path,
+    window_requests: int,
+    timeout_s: float = 240.0,
+) -> list[LoadPoint]:
+    specs = servers.catalog()
+    image = servers.input_tensor(ensemble, specs) != "TEXT"
+    if image:
+        data = workloads.write_pa_inputs(out_dir, [], workloads.image_files())["image"]
+    else:
+        data = workloads.write_pa_inputs(out_dir, workloads.faq_questions(), [])["faq"]
+    points: list[LoadPoint] = []
+    for variant in variants:
+        overrides = variant.make(specs)
+        label = f"tune:{variant.name}"
+        log.info("variant %s: %s", variant.name, describe_overrides(overrides))
+        repository = out_dir / "tune_repository"
+        servers.build_repository([ensemble], repository, overrides)
+        server = servers.triton(repository, out_dir / "triton_tune.log")
+        try:
+            server.start(timeout=900)
+            run = PerfAnalyzerRun(
+                model=ensemble,
+                input_data=data,
+                url=server.http_url,
+                concurrency=concurrency,
+                measurement_request_count=window_requests,
+                fallback_request_count=window_requests * 3,
+                timeout_s=timeout_s,
+                label=_slug(variant.name),
+            )
+            found = perf_analyzer.run_sweep(run, out_dir)
+        finally:
+            server.stop()
+        points += [dataclasses.replace(p, label=label, extra={**p.extra}) for p in found]
+        save_points(points, out_dir / f"tune_{ensemble}.jsonl")
+    return points
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+def summary(points: list[LoadPoint], p99_budget_ms: float | None = None) -> list[str]:
+    """Markdown table rows: per variant, the best level (within the p99 budget when given)."""
+    by_variant: dict[str, list[LoadPoint]] = {}
+    for p in points:
+        by_variant.setdefault(p.label.removeprefix("tune:"), []).append(p)
+    rows = ["| variant | concurrency | req/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    for name, pts in by_variant.items():
+        for p in sorted(pts, key=lambda p: p.concurrency):
+            mark = " ✓" if p99_budget_ms is None or p.p99_ms <= p99_budget_ms else ""
+            rows.append(
+                f"| {name} | {p.concurrency} | {p.throughput:,.1f}{mark} | {p.p50_ms:.1f} | {p.p99_ms:.1f} |"
+            )
+    return rows
+
+
+app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
+
+
+@app.command()
+def main(
+    model: Annotated[
+        str, typer.Option(help="ensemble to tune: faq_match or an image ensemble")
+    ] = "faq_match",
+    concurrency: Annotated[list[int] | None, typer.Option(help="levels (repeatable)")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="only these variants (repeatable)")] = None,
+    out: Annotated[Path, typer.Option(help="raw output folder")] = OUT_DIR / "tuning",
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    image = model != "faq_match"
+    variants = image_variants(model) if image else faq_variants(model)
+    if only:
+        variants = [v for v in variants if v.name in only]
+    levels = tuple(concurrency or ((4, 8) if image else (8, 16, 32)))
+    points = run_variants(model, variants, levels, out, window_requests=16 if image else 1000)
+    for row in summary(points, None if image else 50.0):
+        typer.echo(row)
+    typer.echo(f"points: {out / f'tune_{model}.jsonl'}")
+
+
+def load(out: Path, model: str) -> list[LoadPoint]:
+    path = out / f"tune_{model}.jsonl"
+    return load_points(path) if path.exists() else []
+
+
+if __name__ == "__main__":
+    app()
