@@ -124,11 +124,11 @@ class TritonBackend:
         from faq.client import ask
 
         try:
-            ranked = ask(self.endpoint, [text])
+            ranked = ask(self.endpoint, [text], top_k)
         except Exception as exc:
             url, model = self.settings.triton_url, self.settings.faq_model
             raise translate(exc, url=url, model=model, kind="text") from exc
-        return to_faq_matches(ranked[0])[:top_k]
+        return to_faq_matches(ranked[0])
 
     def classify(self, model: str, image: bytes) -> list[ClassScore]:
         from imaging.client import ClassifyError, ServerUnreachable, classify

@@ -89,7 +89,7 @@ async function callApi(url, options = {}) {
 // status strip
 
 function statsText(stats) {
-  if (!stats) return "no requests yet";
+  if (!stats || !(stats.success || stats.fail)) return "no requests yet";
   const parts = [`${stats.success} ok`];
   if (stats.fail) parts.push(`${stats.fail} failed`);
   if (stats.avg_ms !== null && stats.avg_ms !== undefined) parts.push(`avg ${ms(stats.avg_ms)}`);

@@ -156,7 +156,7 @@ def test_oversized_file_is_refused_before_upload(page: Page, webapp) -> None:
     expect(page.locator("#image-error")).to_contain_text("The file is too large")
 
 
-def test_overview_for_the_readme(page: Page, webapp, originals, screenshot: Callable) -> None:
+def test_overview_for_the_readme(page: Page, webapp, screenshot: Callable) -> None:
     """One page with a question answered and a photo classified: the README's picture."""
     open_page(page, webapp.url)
     question = "how do I remove a specific item from an array"
@@ -164,9 +164,8 @@ def test_overview_for_the_readme(page: Page, webapp, originals, screenshot: Call
     wait_for_answer(page, question)
     page.set_input_files("#file-input", str(sample_path("coffee")))
     page.wait_for_selector("#image-card[data-state=done]")
-    expect(page.locator("#faq-results > li").first).to_have_attribute(
-        "data-faq-id", str(originals.iloc[0].faq_id)
-    )
+    expect(page.locator("#faq-results > li")).to_have_count(5)
+    expect(page.locator("#faq-results > li .faq-question").first).to_contain_text("array")
     page.wait_for_timeout(5500)  # one more status poll: the strip shows the requests just made
     expect(page.locator('#model-pills .pill[data-model="faq_match"] small')).to_contain_text("ok")
     screenshot(page, "overview")
