@@ -38,11 +38,13 @@ OUTPUTS = (
 PIXELS = "PIXELS"
 SCORES = "SCORES"
 
-# Measured on the 2-core CPU machine (docs/images.md, "Throughput"): one network instance
-# whose ONNX Runtime session uses both cores beats two single-threaded instances at batch
-# 4-8, and decoding is cheap next to ResNet-152, so one instance per Python step suffices.
-NETWORK_INSTANCES = Instances(cpu=1, gpu=1)
-NETWORK_ORT = OrtSettings(intra_op_threads=2, inter_op_threads=1)
+# Measured on the 2-core CPU machine (docs/images.md, "Throughput"): two single-threaded
+# network instances beat one two-threaded instance on every load we tried (ONNX Runtime's
+# intra-op threads wait on each other when the cores are shared with the Python steps and
+# other processes), and decoding is cheap next to the networks, so one instance per Python
+# step suffices. On the GPU one instance per network keeps the TensorRT engine busy.
+NETWORK_INSTANCES = Instances(cpu=2, gpu=1)
+NETWORK_ORT = OrtSettings(intra_op_threads=1, inter_op_threads=1)
 PREPROCESS_INSTANCES = Instances(cpu=1, gpu=2)
 POSTPROCESS_INSTANCES = Instances(cpu=1, gpu=1)
 NETWORK_BATCHING = DynamicBatching(preferred_batch_sizes=(4, 8), max_queue_delay_us=2000)

@@ -62,5 +62,5 @@ def test_one_bad_image_in_a_request_names_its_position(http_endpoint: Endpoint) 
 
 def test_text_instead_of_bytes_is_refused(http_endpoint: Endpoint) -> None:
     with pytest.raises(ClassifyError, match="not a recognised image"):
-        infer_batch(http_endpoint, "efficientnet_lite0", ["hello".encode()])
+        infer_batch(http_endpoint, "efficientnet_lite0", [b"hello"])
     assert_ready(http_endpoint)

@@ -57,7 +57,8 @@ def test_cpu_rendering_runs_onnx_in_the_python_runner_with_measured_threads() ->
     config = roundtrip(build_config(BY_NAME["resnet152_pytorch_network"], "cpu"))
     assert config.backend == "python"
     assert config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
-    assert config.parameters["ORT_INTRA_OP_THREADS"].string_value == "2"
+    assert config.parameters["ORT_INTRA_OP_THREADS"].string_value == "1"
+    assert config.instance_group[0].count == 2
     assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
     assert sorted(w.batch_size for w in config.model_warmup) == [1, MAX_BATCH_SIZE]
 
