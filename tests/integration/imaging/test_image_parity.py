@@ -88,8 +88,10 @@ def test_resnet152_keras_onnx_matches_keras_on_real_photos(tmp_path: Path) -> No
     network = NETWORKS["resnet152_tensorflow"]
     path = exported(network)
     keras_file = keras_model_path(ARTIFACTS_DIR)
-    if not keras_file.is_file():  # an ONNX file from elsewhere: export both again, consistently
-        export_keras(ARTIFACTS_DIR)
+    if not keras_file.is_file():  # an ONNX file without its Keras model: export both again
+        info = read_provenance(ARTIFACTS_DIR, network.name)
+        weights = None if info["weights"] == "random" else info.get("weights_path", "imagenet")
+        export_keras(ARTIFACTS_DIR, weights, int(info.get("seed", 0)))
     pixels = np.stack([prepare_rgb(decode_image(sample_bytes(n)), network.preprocess) for n in PHOTOS])
     np.save(tmp_path / "pixels.npy", pixels)
     run_in_tf_venv(
