@@ -100,6 +100,12 @@ def served_image_models() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
+def webapp_class() -> type[WebApp]:
+    """For tests that start another web app (other protocol, other settings)."""
+    return WebApp
+
+
+@pytest.fixture(scope="session")
 def image_models() -> tuple[str, ...]:
     return served_image_models()
 
