@@ -102,11 +102,17 @@ def _ms(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class Ratio:
+    """Triton against one baseline in one configuration (``config``: the points' label)."""
+
     model: str
     baseline: str
     description: str
-    triton: LoadPoint | None
-    base: LoadPoint | None
+    config: str
+    triton: LoadPoint | None  # best locust point
+    base: LoadPoint | None  # best locust point of the baseline
+    triton_pa: LoadPoint | None = None  # best perf_analyzer point (Triton's capacity)
+    triton_one: LoadPoint | None = None  # locust, 1 user
+    base_one: LoadPoint | None = None  # locust, 1 user
 
     @property
     def throughput_ratio(self) -> float | None:
@@ -114,16 +120,44 @@ class Ratio:
             return None
         return self.triton.throughput / self.base.throughput
 
+    @property
+    def capacity_ratio(self) -> float | None:
+        """perf_analyzer's Triton throughput over locust's baseline throughput (different tools)."""
+        if not self.triton_pa or not self.base or self.base.throughput <= 0:
+            return None
+        return self.triton_pa.throughput / self.base.throughput
+
+
+def _one_user(points: list[LoadPoint]) -> LoadPoint | None:
+    return next((p for p in points if p.concurrency == 1 and p.failures == 0), None)
+
 
 def ratios(record: RunRecord) -> list[Ratio]:
     """Best locust throughput of Triton over best locust throughput of each baseline (same tool)."""
     found = []
     for model, baselines in PAIRS.items():
-        triton = best(record.select(model=model, server="triton", tool="locust", label=""))
+        triton_points = record.select(model=model, server="triton", tool="locust", label="")
+        triton = best(triton_points)
+        triton_pa = best(record.select(model=model, server="triton", tool="perf_analyzer", label=""))
         for baseline, description in baselines:
-            base = best(record.select(model=baseline, server="azmlinfsrv", tool="locust"))
-            if triton or base:
-                found.append(Ratio(model, baseline, description, triton, base))
+            base_points = record.select(model=baseline, server="azmlinfsrv", tool="locust")
+            for config in sorted({p.label for p in base_points}) or [""]:
+                configured = [p for p in base_points if p.label == config]
+                base = best(configured)
+                if triton or base:
+                    found.append(
+                        Ratio(
+                            model,
+                            baseline,
+                            description,
+                            config,
+                            triton,
+                            base,
+                            triton_pa,
+                            _one_user(triton_points),
+                            _one_user(configured),
+                        )
+                    )
     return found
 
 
@@ -167,14 +201,33 @@ def targets(record: RunRecord) -> list[Target]:
             )
         )
 
-    pair = next((r for r in ratios(record) if r.model == "faq_match" and r.baseline == "faq_pairwise"), None)
-    if pair and pair.throughput_ratio is not None:
-        assert pair.triton and pair.base
+    pairs = [
+        r
+        for r in ratios(record)
+        if r.model == "faq_match" and r.baseline == "faq_pairwise" and r.throughput_ratio is not None
+    ]
+    if pairs:
+        # against the strongest configuration of the baseline: the conservative figure
+        pair = min(pairs, key=lambda r: r.throughput_ratio or 0.0)
+        assert pair.triton and pair.base and pair.throughput_ratio is not None
+        measured = (
+            f"{pair.throughput_ratio:,.1f}× against its fastest configuration ({pair.config or 'default'}): "
+            f"{pair.triton.throughput:,.0f} vs {pair.base.throughput:,.1f} req/s"
+        )
+        if pair.capacity_ratio is not None and pair.triton_pa:
+            measured += (
+                f"; Triton's perf_analyzer peak {pair.triton_pa.throughput:,.0f} req/s is "
+                f"{pair.capacity_ratio:,.1f}×"
+            )
+        others = [r for r in pairs if r is not pair]
+        if others:
+            measured += "; other configurations: " + ", ".join(
+                f"{r.config or 'default'} {r.throughput_ratio:,.1f}×" for r in others
+            )
         result.append(
             Target(
                 f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a) (locust, same load, same run)",
-                f"{pair.throughput_ratio:,.1f}× "
-                f"({pair.triton.throughput:,.0f} vs {pair.base.throughput:,.1f} req/s)",
+                measured,
                 pair.throughput_ratio >= FAQ_TARGET_RATIO,
             )
         )
@@ -293,10 +346,14 @@ def render_section(
         lines.append("")
         rows = []
         for r in found:
+            one = "–"
+            if r.triton_one and r.base_one:
+                one = f"{_ms(r.triton_one.p50_ms)} vs {_ms(r.base_one.p50_ms)}"
             rows.append(
                 [
                     f"`{r.model}`",
                     r.description,
+                    r.config or "default",
                     _fmt(r.triton.throughput) if r.triton else "–",
                     f"{_ms(r.triton.p50_ms)} / {_ms(r.triton.p99_ms)} ({r.triton.concurrency} users)"
                     if r.triton
@@ -306,20 +363,31 @@ def render_section(
                     if r.base
                     else "–",
                     f"**{r.throughput_ratio:,.1f}×**" if r.throughput_ratio is not None else "–",
+                    f"{r.capacity_ratio:,.1f}×" if r.capacity_ratio is not None else "–",
+                    one,
                 ]
             )
         lines += _table(
             (
                 "Triton model",
                 "baseline",
+                "baseline config",
                 "Triton req/s",
                 "Triton p50 / p99 ms",
                 "baseline req/s",
                 "baseline p50 / p99 ms",
                 "Triton / baseline",
+                "perf_analyzer peak / baseline",
+                "p50 ms at 1 user, Triton vs baseline",
             ),
             rows,
         )
+        lines += [
+            "",
+            "The last-but-one column divides Triton's perf_analyzer peak (a C++ client) by the "
+            "baseline's locust figure: locust tops out at a few hundred requests/s on this machine, "
+            "so the same-tool ratio understates Triton; the baselines stay far below locust's limit.",
+        ]
 
     pa_models = sorted({p.model for p in record.select(server="triton", tool="perf_analyzer", label="")})
     if pa_models:
@@ -452,8 +520,9 @@ def plot_model(record: RunRecord, model: str, baselines: Sequence[str], path: Pa
         pts = [
             p for p in record.select(model=baseline, server="azmlinfsrv", tool="locust") if p.failures == 0
         ]
-        if pts:
-            series.append((f"azmlinfsrv {baseline} (locust)", pts))
+        for config in sorted({p.label for p in pts}):
+            configured = [p for p in pts if p.label == config]
+            series.append((f"azmlinfsrv {baseline}{f' {config}' if config else ''} (locust)", configured))
     if not series:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)

@@ -16,9 +16,19 @@ def pa(model: str, c: int, rps: float, p50: float, p99: float, **kw: object) -> 
 
 
 def loc(
-    model: str, server: str, users: int, rps: float, p50: float, p99: float, failures: int = 0
+    model: str,
+    server: str,
+    users: int,
+    rps: float,
+    p50: float,
+    p99: float,
+    failures: int = 0,
+    label: str = "",
 ) -> LoadPoint:
-    return LoadPoint(model, server, "locust", users, rps, p50, p99, requests=int(rps * 20), failures=failures)
+    requests = int(rps * 20)
+    return LoadPoint(
+        model, server, "locust", users, rps, p50, p99, requests=requests, failures=failures, label=label
+    )
 
 
 @pytest.fixture
@@ -31,11 +41,14 @@ def record() -> RunRecord:
         pa("resnet152_pytorch", 8, 8.2, 950.0, 1200.0),
         loc("faq_match", "triton", 8, 600.0, 10.0, 30.0),
         loc("faq_match", "triton", 32, 900.0, 30.0, 80.0, failures=3),  # failures: never "best"
-        loc("faq_pairwise", "azmlinfsrv", 1, 20.0, 48.0, 60.0),
-        loc("faq_pairwise", "azmlinfsrv", 4, 24.0, 160.0, 260.0),
-        loc("faq_sklearn", "azmlinfsrv", 4, 200.0, 18.0, 40.0),
+        loc("faq_match", "triton", 1, 150.0, 6.0, 9.0),
+        loc("faq_pairwise", "azmlinfsrv", 1, 20.0, 48.0, 60.0, label="default"),
+        loc("faq_pairwise", "azmlinfsrv", 4, 24.0, 160.0, 260.0, label="default"),
+        loc("faq_pairwise", "azmlinfsrv", 1, 15.0, 66.0, 80.0, label="tuned"),
+        loc("faq_pairwise", "azmlinfsrv", 4, 20.0, 190.0, 300.0, label="tuned"),
+        loc("faq_sklearn", "azmlinfsrv", 4, 200.0, 18.0, 40.0, label="default"),
         loc("resnet152_pytorch", "triton", 8, 8.0, 1000.0, 1300.0),
-        loc("resnet_torch", "azmlinfsrv", 1, 3.0, 330.0, 420.0),
+        loc("resnet_torch", "azmlinfsrv", 1, 3.0, 330.0, 420.0, label="default"),
         LoadPoint(
             "resnet152_pytorch_network", "onnxruntime", "inprocess", 1, 3.8, 260.0, 280.0, label="batch 1"
         ),
@@ -75,7 +88,12 @@ def test_targets_are_computed_from_the_numbers(record: RunRecord) -> None:
     faq_rps, faq_ratio, image = report.targets(record)
     assert faq_rps.met is True and "1,250 req/s at concurrency 8" in faq_rps.measured
     assert "peak 1,400" in faq_rps.measured
-    assert faq_ratio.met is True and faq_ratio.measured.startswith("25.0×")  # 600 / 24
+    # against the strongest configuration of baseline (a): default, 24 req/s
+    assert faq_ratio.met is True and faq_ratio.measured.startswith(
+        "25.0× against its fastest configuration (default)"
+    )
+    assert "perf_analyzer peak 1,400 req/s is 58.3×" in faq_ratio.measured
+    assert "tuned 30.0×" in faq_ratio.measured
     assert image.met is True and image.measured.startswith("88%")  # 8.2 / 9.3
 
 
@@ -87,10 +105,14 @@ def test_targets_not_met_or_not_measured() -> None:
 
 
 def test_ratios_use_locust_for_both_sides(record: RunRecord) -> None:
-    found = {(r.model, r.baseline): r for r in report.ratios(record)}
-    assert found["faq_match", "faq_pairwise"].throughput_ratio == pytest.approx(25.0)
-    assert found["faq_match", "faq_sklearn"].throughput_ratio == pytest.approx(3.0)
-    assert found["resnet152_pytorch", "resnet_torch"].throughput_ratio == pytest.approx(8.0 / 3.0)
+    found = {(r.model, r.baseline, r.config): r for r in report.ratios(record)}
+    assert found["faq_match", "faq_pairwise", "default"].throughput_ratio == pytest.approx(25.0)
+    assert found["faq_match", "faq_pairwise", "tuned"].throughput_ratio == pytest.approx(30.0)
+    assert found["faq_match", "faq_pairwise", "tuned"].capacity_ratio == pytest.approx(1400 / 20)
+    assert found["faq_match", "faq_sklearn", "default"].throughput_ratio == pytest.approx(3.0)
+    assert found["resnet152_pytorch", "resnet_torch", "default"].throughput_ratio == pytest.approx(8.0 / 3.0)
+    one = found["faq_match", "faq_pairwise", "default"]
+    assert one.triton_one.p50_ms == 6.0 and one.base_one.p50_ms == 48.0
 
 
 def test_render_section_has_every_part(record: RunRecord, tmp_path: Path) -> None:
@@ -114,6 +136,8 @@ def test_render_section_has_every_part(record: RunRecord, tmp_path: Path) -> Non
     assert "| 32 | 1,400.0 | 22.0 |" in text
     assert "3 failed" not in text  # perf_analyzer rows have no failures
     assert "| azmlinfsrv | `faq_pairwise` | 4 | 24.0 |" in text
+    assert "| `faq_match` | (a) original pairwise TF-IDF + GBT | tuned | 600.0 |" in text
+    assert "6.0 vs 66.0" in text  # p50 at one user
 
 
 def test_replace_section_keeps_the_other_sections() -> None:

@@ -1,0 +1,34 @@
+"""run_all's plans and baseline deployments (the parts that decide what is measured)."""
+
+from __future__ import annotations
+
+from perf import run_all
+
+
+def test_baseline_configs_default_and_tuned_for_faq() -> None:
+    default, tuned = run_all.baseline_configs(image=False, cores=2)
+    assert (default.label, default.workers, default.env) == ("default", 1, {})
+    assert tuned.label == "tuned" and tuned.workers == 2
+    assert tuned.env["OMP_NUM_THREADS"] == "1"
+
+
+def test_image_baseline_is_one_worker_with_all_threads() -> None:
+    (only,) = run_all.baseline_configs(image=True, cores=2)
+    assert only.workers == 1 and only.env == {}
+    assert [c.label for c in run_all.baseline_configs(image=False, cores=1)] == ["default"]
+
+
+def test_quick_plan_is_smaller_and_bounded() -> None:
+    full, quick = run_all.Plan(), run_all.Plan.quick()
+    assert quick.locust_seconds < full.locust_seconds <= 60
+    assert len(quick.faq_concurrency) < len(full.faq_concurrency)
+    assert quick.pairwise_options and not full.pairwise_options  # the full run uses the real model
+    assert all(u > 0 for u in (*full.faq_users, *full.image_users, *full.faq_baseline_users))
+
+
+def test_every_baseline_has_a_script() -> None:
+    from perf.baseline.server import SCRIPTS
+
+    for baselines in run_all.BASELINES.values():
+        assert set(baselines) <= set(SCRIPTS)
+        assert all(SCRIPTS[b].is_file() for b in baselines)
