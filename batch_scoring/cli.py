@@ -164,6 +164,7 @@ def score(
                             error_threshold=error_threshold, force=force, progress=progress)
     typer.echo(summary.text())
     if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary.as_dict(), indent=1))
     raise typer.Exit(0 if summary.ok else 1)
 

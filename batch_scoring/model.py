@@ -26,7 +26,7 @@ class ModelConfig:
     features: str = "context"
     kernel: str = "rbf"
     gamma: float | str = 0.01  # a number, or "scale"/"auto" as scikit-learn accepts
-    nu: float = 0.01
+    nu: float = 0.001
     train_fraction: float = 0.5
 
     def as_dict(self) -> dict:

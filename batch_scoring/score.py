@@ -93,6 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def init(argv: list[str] | None = None) -> None:
     """Open the store and load the model manifest once per worker process."""
     global _CTX
+    import onnxruntime  # noqa: F401 - imported here, not inside the first partition's timing
+
     args = parse_args(argv)
     data_root = None
     if args.data_dir and args.models_dir and args.output_dir:
