@@ -54,6 +54,12 @@ test-integration: ## integration tests only (start a real Triton server)
 lint: ## ruff
 	.venv/bin/ruff check .
 
+# --- example web app (docs/webapp.md) --------------------------------------------------
+WEBAPP_PORT ?= 8080
+.PHONY: webapp
+webapp: ## example web page on http://127.0.0.1:$(WEBAPP_PORT) for the running server (make serve first)
+	$(PY) -m webapp --triton-url localhost:$(HTTP_PORT) --port $(WEBAPP_PORT)
+
 # --- deployment (docs/deployment.md) ---------------------------------------------------
 .PHONY: k8s-render aml-yaml deploy-check image
 k8s-render: ## render the Kustomize overlays (gpu, cpu) and validate them into build/k8s/
