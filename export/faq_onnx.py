@@ -1,0 +1,128 @@
+"""Train the FAQ matcher and export it to ONNX with skl2onnx, plus the FAQ table it serves.
+
+Writes two files into ``<artifacts>/faq/<fingerprint>/`` (see :mod:`faq.specs`):
+
+* ``faq_classifier.onnx``: input ``TEXT`` (string ``[N, 1]``, already cleaned), output
+  ``PROBABILITIES`` (float32 ``[N, n_originals]``); the names are the Triton tensor names, so
+  the native ``onnxruntime`` backend needs no mapping;
+* ``faq_table.json``: ``faq_id``, ``question`` and ``answer`` per probability column, loaded by
+  ``faq_postprocess``.
+
+The served model is trained on *all* duplicates (plus the originals' questions and answers);
+``python -m faq.evaluate`` measures the same recipe trained on the train split only.
+Deterministic (fixed seed) and takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import onnx
+import typer
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import StringTensorType
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from faq.data import load_dataset
+from faq.model import FaqModel
+from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, TABLE_FILE, fingerprint
+from serving.paths import ARTIFACTS_DIR
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "TEXT"
+OUTPUT_NAME = "PROBABILITIES"
+OPSET = {"": 17, "ai.onnx.ml": 3}
+# ONNX Runtime 1.19 in the tritonserver:24.10 container reads IR version 10 at most.
+MAX_IR_VERSION = 10
+
+
+def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
+    """Convert the fitted pipeline; keep only ``TEXT -> PROBABILITIES``.
+
+    ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
+    which minimal machines and containers lack, and the session fails to load. The text is
+    lower-cased by ``clean_text`` before the model, so the locale changes nothing else.
+    """
+    onx = convert_sklearn(
+        pipeline,
+        initial_types=[(INPUT_NAME, StringTensorType([None, 1]))],
+        options={TfidfVectorizer: {"locale": "C"}, LogisticRegression: {"zipmap": False}},
+        target_opset=OPSET,
+    )
+    graph = onx.graph
+    (probabilities,) = [o for o in graph.output if o.name == "probabilities"]
+    for node in graph.node:
+        node.output[:] = [OUTPUT_NAME if n == "probabilities" else n for n in node.output]
+    probabilities.name = OUTPUT_NAME
+    del graph.output[:]
+    graph.output.append(probabilities)
+    _prune(graph)
+    onx.ir_version = min(onx.ir_version, MAX_IR_VERSION)
+    onx.producer_name = "triton-scoring-stack export.faq_onnx"
+    onx.doc_string = "FAQ matcher: cleaned question text -> probability per original question"
+    onnx.checker.check_model(onx)
+    return onx
+
+
+def _prune(graph: onnx.GraphProto) -> None:
+    """Drop nodes that no graph output depends on (the converter's ``label`` branch)."""
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(n in needed for n in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    used = {n for node in graph.node for n in node.input}
+    initializers = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+
+
+def faq_table(model: FaqModel) -> dict[str, list]:
+    """The originals in probability-column order, as ``faq_postprocess`` loads them."""
+    return {
+        "faq_id": [int(i) for i in model.originals["faq_id"]],
+        "question": [str(q) for q in model.originals["question"]],
+        "answer": [str(a) for a in model.originals["answer"]],
+    }
+
+
+def export(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
+    """Train on the shipped data set and write the ONNX model and the FAQ table; returns the folder."""
+    out_dir = Path(artifacts_dir) / ARTIFACT_DIR
+    ds = load_dataset()
+    model = FaqModel.fit(ds)
+    onx = to_onnx(model.pipeline)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{CLASSIFIER_FILE}.part"
+    onnx.save(onx, tmp)
+    tmp.replace(out_dir / CLASSIFIER_FILE)
+    table = {"fingerprint": fingerprint(), **faq_table(model)}
+    (out_dir / TABLE_FILE).write_text(json.dumps(table, ensure_ascii=False, indent=1))
+    # earlier fingerprints are stale: the data or the code has changed since
+    for sibling in out_dir.parent.iterdir():
+        if sibling.is_dir() and sibling != out_dir:
+            shutil.rmtree(sibling, ignore_errors=True)
+    log.info("wrote %s (%d originals, %d duplicates)", out_dir, len(ds.originals), len(ds.duplicates))
+    return out_dir
+
+
+def main(
+    artifacts_dir: Annotated[Path, typer.Option(help="artifacts folder")] = ARTIFACTS_DIR,
+) -> None:
+    """Export the FAQ matcher (normally `make build` does this when needed)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    typer.echo(export(artifacts_dir))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,143 @@
+"""The FAQ models as Triton sees them: one ensemble, ``faq_match``, and its three steps.
+
+::
+
+    TEXT ──> faq_preprocess ──CLEAN_TEXT──> faq_classifier ──PROBABILITIES──> faq_postprocess
+             (Python: UTF-8,               (ONNX: TF-IDF +                    (Python: top-K,
+              clean_text, limits)           logistic regression)               FAQ text lookup)
+                                                        ──> FAQ_ID, SCORE, FAQ_QUESTION, FAQ_ANSWER
+
+``TOP_K`` and ``MAX_TEXT_BYTES`` are set here and only here: they reach the Python models as
+config parameters and shape the output dims. Batching choices are explained in docs/faq.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from serving.modelspec import (
+    DynamicBatching,
+    EnsembleStep,
+    Instances,
+    ModelSpec,
+    OrtSettings,
+    TensorSpec,
+)
+
+TOP_K = 5
+"""How many matches ``faq_match`` returns (sorted by score)."""
+
+MAX_TEXT_BYTES = 64 * 1024
+"""Longest accepted question, in UTF-8 bytes before cleaning; longer ones get INVALID_ARG."""
+
+MAX_BATCH_SIZE = 64
+"""Largest batch any FAQ model takes (a client's request or a dynamic batch)."""
+
+QUEUE_DELAY_US = 500
+"""How long the dynamic batcher may hold a request to gather others (0.5 ms of ~2 ms total)."""
+
+CLASSIFIER_FILE = "faq_classifier.onnx"
+TABLE_FILE = "faq_table.json"
+
+_ROOT = Path(__file__).resolve().parent.parent
+_FINGERPRINTED = (
+    _ROOT / "faq" / "data.py",
+    _ROOT / "faq" / "model.py",
+    _ROOT / "export" / "faq_onnx.py",
+)
+
+
+def fingerprint() -> str:
+    """A short hash of the data set and of the code that trains and converts the model.
+
+    The artifacts live in a folder named after it, so ``make build`` re-exports by itself when
+    the shipped data or the model settings change (the build only exports missing artifacts).
+    """
+    from faq.data import DEFAULT_DATA_DIR, FILES
+
+    digest = hashlib.sha256()
+    for path in (*(DEFAULT_DATA_DIR / name for name in FILES), *_FINGERPRINTED):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+    return digest.hexdigest()[:12]
+
+
+ARTIFACT_DIR = f"faq/{fingerprint()}"
+"""Folder of the FAQ artifacts, relative to the build's artifacts folder."""
+
+EXPORTER = "export.faq_onnx:export"
+
+_text = TensorSpec("TEXT", "TYPE_STRING", (1,))
+_batching = DynamicBatching(max_queue_delay_us=QUEUE_DELAY_US)
+
+PREPROCESS = ModelSpec(
+    name="faq_preprocess",
+    kind="python",
+    description="UTF-8 decode, faq.data.clean_text, length limit; one error per bad request",
+    inputs=(_text,),
+    outputs=(TensorSpec("CLEAN_TEXT", "TYPE_STRING", (1,)),),
+    max_batch_size=MAX_BATCH_SIZE,
+    dynamic_batching=_batching,
+    instances=Instances(cpu=1, gpu=2),
+    python_source="faq_preprocess.py",
+    parameters={"MAX_TEXT_BYTES": str(MAX_TEXT_BYTES)},
+)
+
+CLASSIFIER = ModelSpec(
+    name="faq_classifier",
+    kind="onnx",
+    description="TF-IDF + logistic regression (skl2onnx): one probability per original question",
+    inputs=(TensorSpec("TEXT", "TYPE_STRING", (1,)),),
+    outputs=(TensorSpec("PROBABILITIES", "TYPE_FP32", (-1,)),),
+    max_batch_size=MAX_BATCH_SIZE,
+    dynamic_batching=_batching,
+    instances=Instances(cpu=1, gpu=1),
+    artifact=f"{ARTIFACT_DIR}/{CLASSIFIER_FILE}",
+    exporter=EXPORTER,
+    # One thread per run: the work per batch is a sparse row times a small matrix, and the
+    # other steps need the second core of a 2-core machine.
+    ort=OrtSettings(intra_op_threads=1, inter_op_threads=1),
+    # TensorRT cannot run string tokenization: the GPU target keeps plain ONNX Runtime.
+    gpu_tensorrt_fp16=False,
+)
+
+POSTPROCESS = ModelSpec(
+    name="faq_postprocess",
+    kind="python",
+    description="top-K originals by probability, with their question and answer text",
+    inputs=(TensorSpec("PROBABILITIES", "TYPE_FP32", (-1,)),),
+    outputs=(
+        TensorSpec("FAQ_ID", "TYPE_INT64", (TOP_K,)),
+        TensorSpec("SCORE", "TYPE_FP32", (TOP_K,)),
+        TensorSpec("FAQ_QUESTION", "TYPE_STRING", (TOP_K,)),
+        TensorSpec("FAQ_ANSWER", "TYPE_STRING", (TOP_K,)),
+    ),
+    max_batch_size=MAX_BATCH_SIZE,
+    dynamic_batching=_batching,
+    instances=Instances(cpu=1, gpu=2),
+    python_source="faq_postprocess.py",
+    extra_files={TABLE_FILE: f"{ARTIFACT_DIR}/{TABLE_FILE}"},
+    exporter=EXPORTER,
+    parameters={"TOP_K": str(TOP_K), "TABLE_FILE": TABLE_FILE},
+)
+
+MATCH = ModelSpec(
+    name="faq_match",
+    kind="ensemble",
+    description="FAQ matching: a question in, the top-K original questions and answers out",
+    inputs=(_text,),
+    outputs=POSTPROCESS.outputs,
+    max_batch_size=MAX_BATCH_SIZE,
+    steps=(
+        EnsembleStep("faq_preprocess", {"TEXT": "TEXT"}, {"CLEAN_TEXT": "clean_text"}),
+        EnsembleStep("faq_classifier", {"TEXT": "clean_text"}, {"PROBABILITIES": "probabilities"}),
+        EnsembleStep(
+            "faq_postprocess",
+            {"PROBABILITIES": "probabilities"},
+            {name: name for name in ("FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER")},
+        ),
+    ),
+)
+
+MODELS: list[ModelSpec] = [PREPROCESS, CLASSIFIER, POSTPROCESS, MATCH]

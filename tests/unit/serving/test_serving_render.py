@@ -1,0 +1,150 @@
+"""Rendering model specs into Triton configs: both targets, parsed back by Triton's own protobuf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from faq.specs import CLASSIFIER, MATCH, MODELS, POSTPROCESS, PREPROCESS
+from serving.catalog import all_models
+from serving.modelspec import DynamicBatching, EnsembleStep, ModelSpec, TensorSpec
+from serving.render import (
+    PYTHONPATH_HEADER,
+    SpecError,
+    build_config,
+    to_pbtxt,
+    validate,
+    write_model,
+)
+
+
+@pytest.mark.parametrize("target", ["cpu", "gpu"])
+@pytest.mark.parametrize("spec", MODELS, ids=lambda s: s.name)
+def test_faq_configs_parse_back_with_model_config_pb2(spec: ModelSpec, target: str) -> None:
+    text = to_pbtxt(build_config(spec, target))
+    parsed = text_format.Parse(text, mc.ModelConfig())
+    assert parsed == build_config(spec, target)
+    assert parsed.name == spec.name
+    assert [i.name for i in parsed.input] == [t.name for t in spec.inputs]
+    assert [o.name for o in parsed.output] == [t.name for t in spec.outputs]
+
+
+def test_whole_catalog_validates_and_renders_for_both_targets() -> None:
+    specs = all_models()
+    validate(specs)
+    for spec in specs:
+        for target in spec.targets:
+            text_format.Parse(to_pbtxt(build_config(spec, target)), mc.ModelConfig())
+
+
+def test_classifier_is_python_runner_on_cpu_and_native_onnxruntime_on_gpu() -> None:
+    cpu = build_config(CLASSIFIER, "cpu")
+    assert cpu.backend == "python"
+    assert cpu.parameters["ONNX_FILE"].string_value == "model.onnx"
+    assert cpu.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
+
+    gpu = build_config(CLASSIFIER, "gpu")
+    assert gpu.backend == "onnxruntime"
+    assert gpu.default_model_filename == "model.onnx"
+    assert gpu.instance_group[0].kind == mc.ModelInstanceGroup.KIND_GPU
+    assert "ONNX_FILE" not in gpu.parameters
+    # string tokenization cannot run in TensorRT: no TensorRT accelerator for this model
+    assert not gpu.optimization.execution_accelerators.gpu_execution_accelerator
+
+
+def test_same_interface_and_batching_on_both_targets() -> None:
+    for spec in MODELS:
+        cpu, gpu = build_config(spec, "cpu"), build_config(spec, "gpu")
+        assert cpu.input == gpu.input and cpu.output == gpu.output
+        assert cpu.max_batch_size == gpu.max_batch_size
+        assert cpu.dynamic_batching == gpu.dynamic_batching
+
+
+def test_python_models_and_ensemble() -> None:
+    for spec in (PREPROCESS, POSTPROCESS):
+        config = build_config(spec, "gpu")
+        assert config.backend == "python"
+        assert config.dynamic_batching.max_queue_delay_microseconds > 0
+    ensemble = build_config(MATCH, "cpu")
+    assert ensemble.platform == "ensemble"
+    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == [
+        "faq_preprocess",
+        "faq_classifier",
+        "faq_postprocess",
+    ]
+    assert not ensemble.HasField("dynamic_batching")  # an ensemble has no batcher of its own
+
+
+def _tiny(name: str, **kwargs) -> ModelSpec:
+    defaults = dict(
+        kind="python",
+        inputs=(TensorSpec("X", "TYPE_FP32", (3,)),),
+        outputs=(TensorSpec("Y", "TYPE_FP32", (3,)),),
+        max_batch_size=8,
+        python_source="faq_preprocess.py",
+    )
+    return ModelSpec(name=name, **{**defaults, **kwargs})
+
+
+def test_validate_rejects_broken_specs() -> None:
+    step = _tiny("step")
+    with pytest.raises(SpecError, match="defined twice"):
+        validate([step, step])
+    with pytest.raises(SpecError, match="not defined"):
+        validate([_ensemble(EnsembleStep("nope", {"X": "IN"}, {"Y": "OUT"}))])
+    with pytest.raises(SpecError, match="never produced"):
+        validate([step, _ensemble(EnsembleStep("step", {"X": "IN"}, {"Y": "other"}))])
+    with pytest.raises(SpecError, match="used before it exists"):
+        validate([step, _ensemble(EnsembleStep("step", {"X": "missing"}, {"Y": "OUT"}))])
+    with pytest.raises(SpecError, match="max_batch_size"):
+        small_step = _tiny("step", max_batch_size=2)
+        validate([small_step, _ensemble(EnsembleStep("step", {"X": "IN"}, {"Y": "OUT"}))])
+    with pytest.raises(SpecError, match="artifact"):
+        validate([_tiny("onnx", kind="onnx", python_source=None)])
+    with pytest.raises(SpecError, match="unknown data type"):
+        build_config(_tiny("bad", inputs=(TensorSpec("X", "TYPE_FLOAT", (3,)),)), "cpu")
+    with pytest.raises(SpecError, match="max_batch_size > 0"):
+        build_config(_tiny("nob", max_batch_size=0, dynamic_batching=DynamicBatching()), "cpu")
+
+
+def _ensemble(step: EnsembleStep) -> ModelSpec:
+    return ModelSpec(
+        name="ens",
+        kind="ensemble",
+        inputs=(TensorSpec("IN", "TYPE_FP32", (3,)),),
+        outputs=(TensorSpec("OUT", "TYPE_FP32", (3,)),),
+        max_batch_size=8,
+        steps=(step,),
+    )
+
+
+def test_write_model_lays_out_version_folders(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "faq").mkdir(parents=True)
+    onnx_file = artifacts / CLASSIFIER.artifact
+    onnx_file.parent.mkdir(parents=True, exist_ok=True)
+    onnx_file.write_bytes(b"onnx")
+    for relative in POSTPROCESS.extra_files.values():
+        (artifacts / relative).write_text("{}")
+    repo = tmp_path / "repo"
+    for target in ("cpu", "gpu"):
+        for spec in MODELS:
+            write_model(spec, target, repo, artifacts)
+        parsed = text_format.Parse((repo / "faq_classifier" / "config.pbtxt").read_text(), mc.ModelConfig())
+        assert parsed.backend == ("python" if target == "cpu" else "onnxruntime")
+        assert (repo / "faq_classifier" / "1" / "model.onnx").read_bytes() == b"onnx"
+        # the ONNX runner only on the CPU target
+        assert (repo / "faq_classifier" / "1" / "model.py").exists() == (target == "cpu")
+        assert (repo / "faq_postprocess" / "1" / "faq_table.json").is_file()
+        model_py = (repo / "faq_preprocess" / "1" / "model.py").read_text()
+        assert PYTHONPATH_HEADER in model_py
+        assert model_py.index("from __future__") < model_py.index(PYTHONPATH_HEADER)
+        assert (repo / "faq_match" / "1").is_dir()
+
+
+def test_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="export it first"):
+        write_model(CLASSIFIER, "cpu", tmp_path / "repo", tmp_path / "no-artifacts")
