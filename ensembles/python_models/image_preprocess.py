@@ -47,11 +47,14 @@ class TritonPythonModel:
         return preprocess_bytes(item, self.recipe)
 
     def execute(self, requests: list) -> list:
-        responses = []
+        # submit every image of every request in the dynamic batch first, then collect
+        jobs = []
         for request in requests:
             images = pb_utils.get_input_tensor_by_name(request, self.input_name).as_numpy()
             items = list(images.reshape(images.shape[0], -1)[:, 0]) if images.ndim > 1 else list(images)
-            futures = [self.pool.submit(self._one, item) for item in items]
+            jobs.append([self.pool.submit(self._one, item) for item in items])
+        responses = []
+        for futures in jobs:
             arrays, errors = [], []
             for index, future in enumerate(futures):
                 try:
