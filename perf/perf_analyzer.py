@@ -33,6 +33,10 @@ from perf.results import LoadPoint
 log = logging.getLogger(__name__)
 
 
+LENIENT_STABILITY = 1000  # percent: any three windows count as stable
+LENIENT_TRIALS = 3
+
+
 class PerfAnalyzerError(RuntimeError):
     """perf_analyzer is missing, failed, or wrote no usable CSV."""
 
@@ -138,7 +142,10 @@ class PerfAnalyzerRun:
     # 0: stabilise on average latency (p99 on a shared 2-core machine rarely settles within
     # 20%); the CSV has p50/p90/p95/p99 whatever is used for stability.
     percentile: int = 0
-    fallback_request_count: int = 0  # > 0: if no stable window, one window of this many requests
+    # No stable window within max_trials: measure again and accept the average of 3 windows
+    # whatever their spread (``-s 1000 -r 3``). perf_analyzer 2.51's ``--request-count`` would be
+    # the obvious alternative, but it hangs at concurrency > 1 (seen at 32).
+    lenient_fallback: bool = True
     timeout_s: float = 180.0  # per concurrency level
     headers: Mapping[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
@@ -146,7 +153,7 @@ class PerfAnalyzerRun:
     server: str = "triton"
 
     def command(
-        self, concurrency: int, csv_path: Path, binary: Path | None = None, request_count: int = 0
+        self, concurrency: int, csv_path: Path, binary: Path | None = None, lenient: bool = False
     ) -> list[str]:
         cmd = [
             str(binary or locate_perf_analyzer()),
@@ -167,17 +174,15 @@ class PerfAnalyzerRun:
             "--measurement-interval",
             str(self.measurement_interval_ms),
             "-s",
-            str(self.stability_percentage),
+            str(LENIENT_STABILITY if lenient else self.stability_percentage),
             "-r",
-            str(self.max_trials),
+            str(LENIENT_TRIALS if lenient else self.max_trials),
             "-f",
             str(csv_path),
         ]
         if self.percentile:
             cmd += ["--percentile", str(self.percentile)]
-        if request_count:
-            cmd += ["--request-count", str(request_count)]
-        elif self.measurement_mode == "count_windows":
+        if self.measurement_mode == "count_windows":
             cmd += ["--measurement-request-count", str(self.measurement_request_count)]
         for key, value in self.headers.items():
             cmd += ["-H", f"{key}:{value}"]
@@ -197,32 +202,27 @@ class PerfAnalyzerRun:
 def run_level(run: PerfAnalyzerRun, concurrency: int, out_dir: Path) -> list[LoadPoint]:
     """Run one concurrency level; return its points (empty, with the log kept, on failure).
 
-    When perf_analyzer finds no stable window (it then writes no CSV) and the run has a
-    ``fallback_request_count``, the level is measured once more over exactly that many
-    requests, without a stability check; such points carry ``extra["unstable"] = 1``.
+    When perf_analyzer finds no stable window (it then writes no CSV; common on a shared 2-core
+    machine) and ``lenient_fallback`` is set, the level is measured again and the average of
+    three windows is accepted whatever their spread; such points carry ``extra["unstable"]``.
     """
     points = _run_level(run, concurrency, out_dir)
-    if points or not run.fallback_request_count:
+    if points or not run.lenient_fallback:
         return points
-    log.info(
-        "perf_analyzer %s c=%d: no stable window, measuring %d requests once",
-        run.model,
-        concurrency,
-        run.fallback_request_count,
-    )
-    points = _run_level(run, concurrency, out_dir, request_count=run.fallback_request_count)
+    log.info("perf_analyzer %s c=%d: no stable window, averaging 3 windows", run.model, concurrency)
+    points = _run_level(run, concurrency, out_dir, lenient=True)
     return [replace(p, extra={**p.extra, "unstable": 1.0}) for p in points]
 
 
 def _run_level(
-    run: PerfAnalyzerRun, concurrency: int, out_dir: Path, request_count: int = 0
+    run: PerfAnalyzerRun, concurrency: int, out_dir: Path, lenient: bool = False
 ) -> list[LoadPoint]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"pa_{run.model}{'_' + run.label if run.label else ''}_c{concurrency}"
     csv_path = out_dir / f"{stem}.csv"
-    log_path = out_dir / f"{stem}{'_fixed' if request_count else ''}.log"
+    log_path = out_dir / f"{stem}{'_lenient' if lenient else ''}.log"
     csv_path.unlink(missing_ok=True)
-    cmd = run.command(concurrency, csv_path, request_count=request_count)
+    cmd = run.command(concurrency, csv_path, lenient=lenient)
     log.info("perf_analyzer: %s", shlex.join(cmd))
     try:
         proc = subprocess.run(

@@ -118,7 +118,6 @@ class Runner:
             url=url,
             concurrency=plan.image_concurrency if image else plan.faq_concurrency,
             measurement_request_count=plan.image_window_requests if image else plan.faq_window_requests,
-            fallback_request_count=(plan.image_window_requests if image else plan.faq_window_requests) * 3,
             max_trials=plan.max_trials,
             timeout_s=plan.pa_timeout_s,
             label=label,

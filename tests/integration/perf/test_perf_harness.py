@@ -42,7 +42,6 @@ def test_perf_analyzer_sweeps_an_image_ensemble_with_real_photos(
         url=triton_server.http_url,
         concurrency=(1, 2),
         measurement_request_count=10,
-        fallback_request_count=20,
         max_trials=3,
         timeout_s=180,
     )
@@ -67,7 +66,6 @@ def test_perf_analyzer_sends_real_questions(triton_server: TritonServer, tmp_pat
         url=triton_server.http_url,
         concurrency=(4,),
         measurement_request_count=200,
-        fallback_request_count=400,
         timeout_s=120,
     )
     (point,) = perf_analyzer.run_sweep(run, tmp_path)

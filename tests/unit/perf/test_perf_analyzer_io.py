@@ -62,10 +62,10 @@ def test_command_has_sweep_level_csv_and_headers(tmp_path: Path) -> None:
     assert cmd[cmd.index("--measurement-mode") + 1] == "count_windows"
     assert "--measurement-request-count" in cmd
     assert cmd[cmd.index("-H") + 1] == "api-key:k"
-    assert "--request-count" not in cmd
-    fixed = run.command(8, tmp_path / "out.csv", binary=Path("/bin/pa"), request_count=300)
-    assert fixed[fixed.index("--request-count") + 1] == "300"
-    assert "--measurement-request-count" not in fixed
+    assert cmd[cmd.index("-s") + 1] == "20" and cmd[cmd.index("-r") + 1] == "6"
+    assert "--request-count" not in cmd  # hangs at concurrency > 1 in perf_analyzer 2.51
+    lenient = run.command(8, tmp_path / "out.csv", binary=Path("/bin/pa"), lenient=True)
+    assert lenient[lenient.index("-s") + 1] == "1000" and lenient[lenient.index("-r") + 1] == "3"
 
 
 def test_display_command_shows_the_whole_sweep() -> None:
@@ -123,3 +123,35 @@ def test_environment_puts_cudart_first_when_installed() -> None:
         assert env["LD_LIBRARY_PATH"] == "/x"
     else:
         assert env["LD_LIBRARY_PATH"].split(":")[:2] == [str(lib), "/x"]
+
+
+FAKE_PA = """#!/bin/sh
+# a stand-in for perf_analyzer: unstable unless asked to be lenient (-s 1000)
+csv=""; lenient=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -f) csv="$2"; shift ;;
+    -s) [ "$2" = "1000" ] && lenient=1; shift ;;
+  esac
+  shift
+done
+if [ $lenient = 0 ]; then echo "Failed to obtain stable measurement."; exit 2; fi
+cp "%s" "$csv"
+printf 'Request concurrency: 1\\n  Client: \\n    Request count: 77\\n    Avg latency: 1500 usec\\n'
+"""
+
+
+def test_run_level_falls_back_to_three_lenient_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "perf_analyzer"
+    fake.write_text(FAKE_PA % (DATA / "perf_analyzer_c1.csv"))
+    fake.chmod(0o755)
+    monkeypatch.setattr(perf_analyzer, "locate_perf_analyzer", lambda: fake)
+    run = PerfAnalyzerRun(model="echo", concurrency=(1,), timeout_s=30)
+    (point,) = perf_analyzer.run_level(run, 1, tmp_path / "out")
+    assert point.extra["unstable"] == 1.0
+    assert point.requests == 77 and point.avg_ms == pytest.approx(1.5)
+    assert (tmp_path / "out" / "pa_echo_c1.log").read_text().startswith("Failed")
+    strict = PerfAnalyzerRun(model="echo", concurrency=(1,), timeout_s=30, lenient_fallback=False)
+    assert perf_analyzer.run_level(strict, 1, tmp_path / "out2") == []

@@ -85,8 +85,8 @@ def test_every_variant_changes_only_models_of_the_ensemble(variants: list[tuning
     members = set(servers.closure([ENSEMBLE], SPECS))
     names = [v.name for v in variants]
     assert len(set(names)) == len(names) and names[0] == "as specified"
-    assert variants[0].make(SPECS) == {}
-    for variant in variants[1:]:
+    assert variants[0].make(SPECS) == {} and variants[-1] is tuning.AGAIN
+    for variant in variants[1:-1]:
         overrides = variant.make(SPECS)
         assert overrides, variant.name
         assert set(overrides) <= members
@@ -101,3 +101,9 @@ def test_describe_overrides_is_readable() -> None:
     text = tuning.describe_overrides({"m": {"ort": OrtSettings(1, 1)}})
     assert text == "m: ort(intra_op_threads=1, inter_op_threads=1)"
     assert tuning.describe_overrides({}) == "no change"
+
+
+def test_a_variant_equal_to_the_spec_is_recognised() -> None:
+    net = SPECS[f"{ENSEMBLE}_network"]
+    assert tuning.is_noop({net.name: {"ort": net.ort, "instances": net.instances}}, SPECS)
+    assert not tuning.is_noop({net.name: {"ort": OrtSettings(net.ort.intra_op_threads + 1, 1)}}, SPECS)
