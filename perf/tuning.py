@@ -128,6 +128,7 @@ def faq_variants(ensemble: str = "faq_match") -> list[Variant]:
         Variant(
             "ORT 2 threads", "ONNX Runtime intra-op 2, inter-op 1", _network(ensemble, ort=OrtSettings(2, 1))
         ),
+        AGAIN,
     ]
 
 
@@ -153,6 +154,7 @@ def image_variants(ensemble: str = "resnet152_pytorch") -> list[Variant]:
         Variant(
             "ORT default threads", "ONNX Runtime chooses (0/0)", _network(ensemble, ort=OrtSettings(0, 0))
         ),
+        AGAIN,
     ]
 
 
