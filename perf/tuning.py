@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from perf import OUT_DIR, perf_analyzer, servers, workloads
 from perf.perf_analyzer import PerfAnalyzerRun
 from perf.results import LoadPoint, load_points, save_points
 from serving.modelspec import DynamicBatching, Instances, ModelSpec, OrtSettings
+from serving.triton import TritonServer
 
 log = logging.getLogger(__name__)
 
@@ -176,42 +178,91 @@ def run_variants(
     concurrency: tuple[int, ...],
     out_dir: Path,
     window_requests: int,
+    rounds: int = 3,
     timeout_s: float = 240.0,
 ) -> list[LoadPoint]:
+    """Every variant on its own server, all up at once, measured round-robin ``rounds`` times.
+
+    On a shared machine the background load drifts by the minute; measuring variant A, then
+    B, then C, and again, spreads that drift over all of them instead of blaming one. Idle
+    servers cost memory, not CPU. Returns every measurement (``extra["round"]``);
+    :func:`medians` condenses them.
+    """
     specs = servers.catalog()
     image = servers.input_tensor(ensemble, specs) != "TEXT"
     if image:
         data = workloads.write_pa_inputs(out_dir, [], workloads.image_files())["image"]
     else:
         data = workloads.write_pa_inputs(out_dir, workloads.faq_questions(), [])["faq"]
+    chosen: list[Variant] = []
+    started: dict[str, TritonServer] = {}
     points: list[LoadPoint] = []
-    for variant in variants:
-        overrides = variant.make(specs)
-        if overrides and is_noop(overrides, specs):
-            log.info("variant %s is what the spec already says; skipped", variant.name)
-            continue
-        label = f"tune:{variant.name}"
-        log.info("variant %s: %s", variant.name, describe_overrides(overrides))
-        repository = out_dir / "tune_repository"
-        servers.build_repository([ensemble], repository, overrides)
-        server = servers.triton(repository, out_dir / "triton_tune.log")
-        try:
+    try:
+        for variant in variants:
+            overrides = variant.make(specs)
+            if overrides and is_noop(overrides, specs):
+                log.info("variant %s is what the spec already says; skipped", variant.name)
+                continue
+            log.info("variant %s: %s", variant.name, describe_overrides(overrides))
+            slug = _slug(variant.name)
+            repository = out_dir / f"tune_repository_{slug}"
+            servers.build_repository([ensemble], repository, overrides)
+            server = servers.triton(repository, out_dir / f"triton_tune_{slug}.log")
             server.start(timeout=900)
-            run = PerfAnalyzerRun(
-                model=ensemble,
-                input_data=data,
-                url=server.http_url,
-                concurrency=concurrency,
-                measurement_request_count=window_requests,
-                timeout_s=timeout_s,
-                label=_slug(variant.name),
-            )
-            found = perf_analyzer.run_sweep(run, out_dir)
-        finally:
+            started[variant.name] = server
+            chosen.append(variant)
+        for round_index in range(rounds):
+            order = chosen if round_index % 2 == 0 else list(reversed(chosen))
+            for variant in order:
+                run = PerfAnalyzerRun(
+                    model=ensemble,
+                    input_data=data,
+                    url=started[variant.name].http_url,
+                    concurrency=concurrency,
+                    measurement_request_count=window_requests,
+                    timeout_s=timeout_s,
+                    label=f"{_slug(variant.name)}_r{round_index}",
+                )
+                found = perf_analyzer.run_sweep(run, out_dir)
+                points += [
+                    dataclasses.replace(
+                        p, label=f"tune:{variant.name}", extra={**p.extra, "round": round_index}
+                    )
+                    for p in found
+                ]
+                save_points(points, out_dir / f"tune_{ensemble}.jsonl")
+    finally:
+        for server in started.values():
             server.stop()
-        points += [dataclasses.replace(p, label=label, extra={**p.extra}) for p in found]
-        save_points(points, out_dir / f"tune_{ensemble}.jsonl")
     return points
+
+
+def medians(points: list[LoadPoint]) -> list[LoadPoint]:
+    """One point per (variant, concurrency): the median throughput, p50 and p99 over rounds."""
+    groups: dict[tuple[str, str, int], list[LoadPoint]] = {}
+    for p in points:
+        groups.setdefault((p.model, p.label, p.concurrency), []).append(p)
+    condensed = []
+    for (_model, _label, _level), group in groups.items():
+        first = group[0]
+        condensed.append(
+            dataclasses.replace(
+                first,
+                throughput=statistics.median(p.throughput for p in group),
+                p50_ms=statistics.median(p.p50_ms for p in group),
+                p99_ms=statistics.median(p.p99_ms for p in group),
+                p90_ms=None,
+                p95_ms=None,
+                avg_ms=None,
+                requests=sum(p.requests or 0 for p in group) or None,
+                extra={
+                    "rounds": float(len(group)),
+                    "min_throughput": min(p.throughput for p in group),
+                    "max_throughput": max(p.throughput for p in group),
+                },
+            )
+        )
+    return condensed
 
 
 def _slug(text: str) -> str:
@@ -243,6 +294,7 @@ def main(
     ] = "faq_match",
     concurrency: Annotated[list[int] | None, typer.Option(help="levels (repeatable)")] = None,
     only: Annotated[list[str] | None, typer.Option(help="only these variants (repeatable)")] = None,
+    rounds: Annotated[int, typer.Option(help="round-robin repetitions")] = 3,
     out: Annotated[Path, typer.Option(help="raw output folder")] = OUT_DIR / "tuning",
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -251,7 +303,7 @@ def main(
     if only:
         variants = [v for v in variants if v.name in only]
     levels = tuple(concurrency or ((4, 8) if image else (8, 16, 32)))
-    points = run_variants(model, variants, levels, out, window_requests=16 if image else 1000)
+    points = run_variants(model, variants, levels, out, window_requests=16 if image else 1000, rounds=rounds)
     for row in summary(points, None if image else 50.0):
         typer.echo(row)
     typer.echo(f"points: {out / f'tune_{model}.jsonl'}")

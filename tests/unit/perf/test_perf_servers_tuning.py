@@ -107,3 +107,22 @@ def test_a_variant_equal_to_the_spec_is_recognised() -> None:
     net = SPECS[f"{ENSEMBLE}_network"]
     assert tuning.is_noop({net.name: {"ort": net.ort, "instances": net.instances}}, SPECS)
     assert not tuning.is_noop({net.name: {"ort": OrtSettings(net.ort.intra_op_threads + 1, 1)}}, SPECS)
+
+
+def test_medians_condense_rounds() -> None:
+    from perf.results import LoadPoint
+
+    pts = [
+        LoadPoint(
+            "m", "triton", "perf_analyzer", 8, rps, 5.0 + i, 20.0 + i, label="tune:a", extra={"round": i}
+        )
+        for i, rps in enumerate((900.0, 1500.0, 1000.0))
+    ]
+    pts.append(LoadPoint("m", "triton", "perf_analyzer", 16, 2000.0, 9.0, 30.0, label="tune:a"))
+    by_level = {p.concurrency: p for p in tuning.medians(pts)}
+    assert by_level[8].throughput == 1000.0 and by_level[8].p50_ms == 6.0 and by_level[8].p99_ms == 21.0
+    assert by_level[8].extra == {"rounds": 3.0, "min_throughput": 900.0, "max_throughput": 1500.0}
+    assert by_level[16].extra["rounds"] == 1.0
+    rows = tuning.summary(pts, p99_budget_ms=25)
+    assert "| a | 8 | 1,000.0 ✓ | 900.0–1,500.0 | 6.0 | 21.0 | 3 |" in rows
+    assert "| a | 16 | 2,000.0 | 2,000.0–2,000.0 | 9.0 | 30.0 | 1 |" in rows
