@@ -270,17 +270,21 @@ def _slug(text: str) -> str:
 
 
 def summary(points: list[LoadPoint], p99_budget_ms: float | None = None) -> list[str]:
-    """Markdown table rows: per variant, the best level (within the p99 budget when given)."""
-    by_variant: dict[str, list[LoadPoint]] = {}
-    for p in points:
-        by_variant.setdefault(p.label.removeprefix("tune:"), []).append(p)
-    rows = ["| variant | concurrency | req/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
-    for name, pts in by_variant.items():
-        for p in sorted(pts, key=lambda p: p.concurrency):
-            mark = " ✓" if p99_budget_ms is None or p.p99_ms <= p99_budget_ms else ""
-            rows.append(
-                f"| {name} | {p.concurrency} | {p.throughput:,.1f}{mark} | {p.p50_ms:.1f} | {p.p99_ms:.1f} |"
-            )
+    """Markdown rows: per variant and level, median req/s (min–max over rounds), p50, p99.
+
+    ✓ marks a level whose median p99 is within ``p99_budget_ms``.
+    """
+    rows = [
+        "| variant | concurrency | req/s (median) | min–max | p50 ms | p99 ms | rounds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in sorted(medians(points), key=lambda p: (p.label, p.concurrency)):
+        mark = " ✓" if p99_budget_ms is not None and p.p99_ms <= p99_budget_ms else ""
+        spread = f"{p.extra['min_throughput']:,.1f}–{p.extra['max_throughput']:,.1f}"
+        rows.append(
+            f"| {p.label.removeprefix('tune:')} | {p.concurrency} | {p.throughput:,.1f}{mark} | {spread} | "
+            f"{p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.extra['rounds']:.0f} |"
+        )
     return rows
 
 
