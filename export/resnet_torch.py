@@ -92,6 +92,7 @@ def export(
         info = {"weights": "torchvision-checkpoint", "weights_path": str(weights), "sha256": _sha256(weights)}
     model = build_model(weights, seed)
     destination = onnx_path(artifacts_dir, NETWORK.name)
+    destination.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s to %s (opset %d)", NETWORK.name, destination, OPSET)
     export_onnx(model, destination, NETWORK.input_name, NETWORK.output_name)
     info.update(framework=f"torch {torch.__version__}", opset=OPSET, outputs="logits")

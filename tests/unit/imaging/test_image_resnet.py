@@ -77,3 +77,46 @@ def test_forward_gives_logits_per_image() -> None:
     with torch.no_grad():
         out = model(torch.randn(2, 3, 96, 96))  # adaptive pooling: any size >= 32
     assert out.shape == (2, 1000)
+
+
+def test_export_with_a_checkpoint_records_it_and_reloads_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from export import resnet_torch
+    from imaging.artifacts import is_random, read_provenance
+
+    torch.manual_seed(7)
+    checkpoint = tmp_path / "resnet152-user.pth"
+    torch.save(resnet(152).state_dict(), checkpoint)
+    written: dict[str, torch.nn.Module] = {}
+
+    def fake_export(model: torch.nn.Module, destination: Path, *_: str) -> None:
+        written["model"] = model  # the real ONNX export is the slow parity test's job
+        destination.write_bytes(b"onnx")
+
+    monkeypatch.setattr(resnet_torch, "export_onnx", fake_export)
+    monkeypatch.setattr(resnet_torch, "_check", lambda *_: None)
+    resnet_torch.main(["--weights", str(checkpoint), "--artifacts", str(tmp_path / "artifacts")])
+    info = read_provenance(tmp_path / "artifacts", "resnet152_pytorch")
+    assert not is_random(info)
+    assert info["weights_path"] == str(checkpoint.resolve()) and len(info["sha256"]) == 64
+    reloaded = resnet_torch.model_from_provenance(info)
+    expected = torch.load(checkpoint, weights_only=True)
+    for name, tensor in reloaded.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+        assert torch.equal(written["model"].state_dict()[name], expected[name]), name
+
+
+def test_export_without_weights_warns_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from export import resnet_torch
+    from imaging.artifacts import read_provenance
+
+    monkeypatch.delenv(resnet_torch.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(resnet_torch, "export_onnx", lambda _m, d, *_: d.write_bytes(b"onnx"))
+    monkeypatch.setattr(resnet_torch, "_check", lambda *_: None)
+    resnet_torch.export(tmp_path, seed=5)
+    assert "RANDOM WEIGHTS" in caplog.text and "MEANINGLESS" in caplog.text
+    info = read_provenance(tmp_path, "resnet152_pytorch")
+    assert (info["weights"], info["seed"], info["outputs"]) == ("random", 5, "logits")
