@@ -41,6 +41,7 @@ class TritonPythonModel:
             for r in requests
         ]
         try:
+            arrays = [[_as_ort_input(a) for a in request_arrays] for request_arrays in arrays]
             if self.batched:  # one session run for the whole dynamic batch
                 feed = {n: np.concatenate([a[i] for a in arrays]) for i, n in enumerate(self.input_names)}
                 merged = self.session.run(self.output_names, feed)
@@ -66,3 +67,12 @@ class TritonPythonModel:
             )
             for out in outputs
         ]
+
+
+def _as_ort_input(array: np.ndarray) -> np.ndarray:
+    """TYPE_STRING tensors arrive as ``bytes`` objects; ONNX Runtime would ``str()`` them into
+    ``"b'...'"``, so string models (the FAQ TF-IDF) must get decoded ``str`` instead."""
+    if array.dtype != np.object_:
+        return array
+    decode = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])
+    return decode(array) if array.size else array

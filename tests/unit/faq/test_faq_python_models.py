@@ -172,3 +172,32 @@ def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
 def test_postprocess_refuses_probabilities_that_do_not_fit_the_table(postprocess) -> None:
     (response,) = postprocess.execute([_Request(PROBABILITIES=np.ones((1, 4), np.float32))])
     assert response.error is not None and "disagree" in response.error.message
+
+
+def test_onnx_runner_scores_bytes_like_scikit_learn(pb_utils: types.ModuleType, tmp_path: Path) -> None:
+    """The CPU runner gets TYPE_STRING as ``bytes``; it must not score their ``str()`` repr."""
+    import onnx
+
+    from export.faq_onnx import to_onnx
+    from faq.data import FaqDataset, load_dataset
+    from faq.model import FaqModel
+    from faq.specs import CLASSIFIER
+
+    ds = load_dataset()
+    keep = ds.originals["faq_id"].head(8)
+    small = FaqDataset(
+        ds.originals[ds.originals["faq_id"].isin(keep)],
+        ds.duplicates[ds.duplicates["faq_id"].isin(keep)],
+    )
+    model = FaqModel.fit(small)
+    (tmp_path / "1").mkdir()
+    onnx.save(to_onnx(model.pipeline), tmp_path / "1" / "model.onnx")
+    runner = _load("onnx_runner.py", pb_utils).TritonPythonModel()
+    runner.initialize(
+        {"model_config": _config_json(CLASSIFIER), "model_repository": str(tmp_path), "model_version": "1"}
+    )
+    texts = ["b remove an item from an array", "caf\u00e9 loop over an object's keys"]
+    requests = [_Request(TEXT=_texts(t.encode())) for t in texts]
+    responses = runner.execute(requests)
+    served = np.vstack([r.outputs["PROBABILITIES"] for r in responses])
+    np.testing.assert_allclose(served, model.predict_proba_clean(texts), atol=1e-4)
