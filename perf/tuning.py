@@ -266,7 +266,8 @@ def medians(points: list[LoadPoint]) -> list[LoadPoint]:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+    """ASCII file-name part: the Python backend stub cannot import from a non-ASCII path."""
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in text).strip("_")
 
 
 def summary(points: list[LoadPoint], p99_budget_ms: float | None = None) -> list[str]:

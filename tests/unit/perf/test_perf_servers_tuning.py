@@ -126,3 +126,8 @@ def test_medians_condense_rounds() -> None:
     rows = tuning.summary(pts, p99_budget_ms=25)
     assert "| a | 8 | 1,000.0 ✓ | 900.0–1,500.0 | 6.0 | 21.0 | 3 |" in rows
     assert "| a | 16 | 2,000.0 | 2,000.0–2,000.0 | 9.0 | 30.0 | 1 |" in rows
+
+
+def test_slug_is_ascii_for_the_python_backend() -> None:
+    assert tuning._slug("delay 500 µs") == "delay_500"
+    assert tuning._slug("2 network instances x 1 thread").isascii()
