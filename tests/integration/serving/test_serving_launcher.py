@@ -1,0 +1,118 @@
+"""The local Triton launcher (serving.triton): clear errors, readiness, clean stop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import serving.triton as triton
+from faq.specs import PREPROCESS
+from serving.render import write_model
+from serving.triton import Ports, TritonError, TritonServer, locate_triton
+
+
+def test_session_server_is_ready_on_all_three_ports(triton_server: TritonServer) -> None:
+    assert triton_server.is_ready()
+    with urllib.request.urlopen(triton_server.metrics_url, timeout=10) as resp:
+        assert b"nv_inference_count" in resp.read()
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(triton_server.grpc_url)
+    try:
+        assert client.is_server_ready()
+    finally:
+        client.close()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        http, metrics = triton.free_ports(2)
+        server = TritonServer(tmp_path, Ports(http, port, metrics), log_path=tmp_path / "log")
+        with pytest.raises(TritonError, match=rf"gRPC port {port} is in use"):
+            server.start()
+        assert server.process is None
+
+
+def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytriton
+
+    fake = tmp_path / "pytriton" / "__init__.py"
+    fake.parent.mkdir()
+    fake.touch()
+    monkeypatch.setattr(pytriton, "__file__", str(fake))
+    with pytest.raises(TritonError, match="Triton binary not found"):
+        locate_triton()
+    server = TritonServer(tmp_path, Ports.free(), log_path=tmp_path / "log")
+    with pytest.raises(TritonError, match="Triton binary not found"):
+        server.start()
+
+
+def test_missing_wheel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pytriton", None)
+    with pytest.raises(TritonError, match="nvidia-pytriton is not installed"):
+        locate_triton()
+
+
+def test_missing_repository_is_a_clear_error(tmp_path: Path) -> None:
+    server = TritonServer(tmp_path / "nope", Ports.free(), log_path=tmp_path / "log")
+    with pytest.raises(TritonError, match="does not exist"):
+        server.start()
+
+
+def test_model_that_fails_to_load_reports_the_log(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "broken" / "1").mkdir(parents=True)
+    (repo / "broken" / "config.pbtxt").write_text('name: "broken"\nbackend: "no_such_backend"\n')
+    server = TritonServer(repo, Ports.free(), log_path=tmp_path / "triton.log")
+    with pytest.raises(TritonError, match="exited with code") as info:
+        server.start(timeout=120)
+    assert "broken" in str(info.value)  # the log tail names the model
+    assert server.process is None
+
+
+def _group_members(pgid: int) -> dict[int, str]:
+    members = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members[int(entry.name)] = cmdline
+    return members
+
+
+def test_stop_leaves_no_stub_processes(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_model(PREPROCESS, "cpu", repo)
+    server = TritonServer(repo, Ports.free(), log_path=tmp_path / "triton.log").start(timeout=180)
+    assert server.process is not None
+    pid = server.process.pid
+    try:
+        members = _group_members(pid)
+        stubs = [p for p, cmd in members.items() if "triton_python_backend_stub" in cmd]
+        assert pid in members and stubs, members
+    finally:
+        server.stop()
+    assert server.process is None
+    deadline = time.monotonic() + 10
+    while _group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_members(pid) == {}
+    for stub in stubs:
+        with pytest.raises(ProcessLookupError):
+            os.kill(stub, 0)
+    assert not server.is_ready()
