@@ -129,5 +129,5 @@ def test_medians_condense_rounds() -> None:
 
 
 def test_slug_is_ascii_for_the_python_backend() -> None:
-    assert tuning._slug("delay 500 µs") == "delay_500"
+    assert tuning._slug("delay 500 µs") == "delay_500__s"
     assert tuning._slug("2 network instances x 1 thread").isascii()
