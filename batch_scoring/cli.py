@@ -200,13 +200,14 @@ def demo(
 @app.command("azurite")
 def azurite_server(
     port: int = typer.Option(10000),
-    location: Path = typer.Option(Path("batch_scoring/azurite/data"), help="Azurite's data folder"),
+    location: Path | None = typer.Option(None, help="data folder [default: batch_scoring/azurite/data]"),
 ) -> None:
     """Run Azurite (blob only) in the foreground until Ctrl-C, for multi-command sessions."""
     import time
 
-    from batch_scoring.azurite import Azurite
+    from batch_scoring.azurite import AZURITE_DIR, Azurite
 
+    location = location or AZURITE_DIR / "data"
     with Azurite(location=location, port=port) as az:
         typer.echo(f"Azurite blob service on 127.0.0.1:{az.port}, data in {location}; Ctrl-C stops it")
         typer.echo(f"connection string: {az.connection_string}")
