@@ -18,6 +18,7 @@ Azure subscription and is not exercised by the tests.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,8 @@ def conda_file(out: Path) -> Path:
 
 def build_objects(settings: AmlSettings, out: Path) -> dict:
     """The compute, pipeline job and schedule as azure-ai-ml entities."""
+    # azure-ai-ml logs a warning per experimental schema class it touches; none is used here.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     from azure.ai.ml import Input, Output
     from azure.ai.ml.dsl import pipeline
     from azure.ai.ml.entities import (
