@@ -160,7 +160,7 @@ def decode_image(
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animated GIF/WebP/PNG: classify the first frame
         image.load()
-        image = ImageOps.exif_transpose(image)
+        image = _apply_orientation(image)
         return _to_rgb(image)
     except Image.DecompressionBombError as exc:
         raise ImageError(f"image declares too many pixels: {exc}") from None
@@ -168,6 +168,14 @@ def decode_image(
         # truncated or corrupt data ("image file is truncated", broken chunks, ...)
         fmt = image.format or "image"
         raise ImageError(f"corrupt or truncated {fmt} data: {exc}") from None
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    """Rotate as the EXIF orientation says; a broken EXIF block is ignored, not fatal."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF raises all sorts (struct.error, KeyError, TypeError, ...)
+        return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

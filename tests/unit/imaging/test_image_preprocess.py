@@ -194,3 +194,11 @@ def test_grayscale_sample_photo_is_accepted() -> None:
     # grey in, grey out: the three channels are equal (same mean/std for all channels)
     np.testing.assert_array_equal(out[0], out[1])
     np.testing.assert_array_equal(out[1], out[2])
+
+
+def test_a_broken_exif_block_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_image: Image.Image) -> Image.Image:
+        raise TypeError("malformed EXIF")
+
+    monkeypatch.setattr(pp.ImageOps, "exif_transpose", broken)
+    assert decode_image(encode(Image.new("RGB", (40, 20)), "JPEG")).size == (40, 20)
