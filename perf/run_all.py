@@ -150,6 +150,7 @@ def run(
     baselines: bool = True,
     allow_remote: bool = False,
     invocation: str = "",
+    tune: bool = False,
 ) -> RunRecord:
     out_dir.mkdir(parents=True, exist_ok=True)
     record = RunRecord(
@@ -197,6 +198,7 @@ def run(
         if step is not None:
             record.raw_network[name] = step.name
     server = None
+    url_given = url
     if url is None:
         repository = out_dir / "model_repository"
         servers.build_repository(models, repository)
@@ -241,6 +243,20 @@ def run(
         image = name == "resnet_torch"
         for config in baseline_configs(image):
             _measure_baseline(runner, name, config, model_dirs.get(name), image, wl, workload)
+
+    # ---------------------------------------------------------------- tuning (optional, long)
+    if tune and url_given is None:
+        from perf import tuning
+
+        for model in [m for m in models if m in ("faq_match", "resnet152_pytorch")]:
+            image = model in images
+            variants = tuning.image_variants(model) if image else tuning.faq_variants(model)
+            levels = (4, 8) if image else (8, 16, 32)
+            raw = tuning.run_variants(
+                model, variants, levels, out_dir / "tuning", window_requests=16 if image else 1000, rounds=2
+            )
+            runner.add(tuning.medians(raw))
+            record.commands.append(f"python -m perf.tuning --model {model} --rounds 2")
 
     record.finished = _now()
     record.load_after = machine.load_average()
@@ -380,6 +396,7 @@ def main(
     baselines: Annotated[bool, typer.Option(help="also measure the azmlinfsrv baselines")] = True,
     locust_seconds: Annotated[int | None, typer.Option(help="duration of each locust run")] = None,
     allow_remote: Annotated[bool, typer.Option(help="let locust target a non-loopback --url")] = False,
+    tune: Annotated[bool, typer.Option(help="also measure the tuning variants (adds ~30 min)")] = False,
     results: Annotated[Path | None, typer.Option(help="markdown to update")] = None,
     plots: Annotated[Path | None, typer.Option(help="folder for the PNGs")] = None,
     out: Annotated[Path | None, typer.Option(help="raw output folder")] = None,
@@ -402,6 +419,7 @@ def main(
         baselines=baselines,
         allow_remote=allow_remote,
         invocation=invocation,
+        tune=tune,
     )
     for target in report.targets(record):
         verdict = {True: "MET", False: "NOT MET", None: "-"}[target.met]
