@@ -402,10 +402,13 @@ def main(
     out: Annotated[Path | None, typer.Option(help="raw output folder")] = None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from perf.tuning import exit_on_sigterm
+
+    exit_on_sigterm()  # a killed run still stops its Triton and azmlinfsrv process groups
     plan = Plan.quick() if quick else Plan()
     if locust_seconds:
         plan = Plan(**{**plan.__dict__, "locust_seconds": locust_seconds})
-    out_dir = out or (OUT_DIR / "quick" if quick else OUT_DIR)
+    out_dir = (out or (OUT_DIR / "quick" if quick else OUT_DIR)).resolve()
     results_md = results or (out_dir / "RESULTS.md" if quick else RESULTS_MD)
     plots_dir = plots or (out_dir / "plots" if quick else PLOTS_DIR)
     invocation = "python -m perf.run_all" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")

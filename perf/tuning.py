@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import statistics
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,26 +137,33 @@ def faq_variants(ensemble: str = "faq_match") -> list[Variant]:
 
 
 def image_variants(ensemble: str = "resnet152_pytorch") -> list[Variant]:
+    """Network step variants; the one equal to the current spec is skipped when measured."""
     return [
         Variant("as specified", "the settings in imaging/specs.py", lambda specs: {}),
         Variant(
+            "1 instance x 2 threads",
+            "one ONNX instance, intra-op 2 threads",
+            _network(ensemble, instances=Instances(cpu=1, gpu=1), ort=OrtSettings(2, 1)),
+        ),
+        Variant(
+            "2 instances x 1 thread",
+            "two ONNX instances, intra-op 1 thread each",
+            _network(ensemble, instances=Instances(cpu=2, gpu=1), ort=OrtSettings(1, 1)),
+        ),
+        Variant(
+            "1 instance x 1 thread",
+            "one ONNX instance, intra-op 1 thread",
+            _network(ensemble, instances=Instances(cpu=1, gpu=1), ort=OrtSettings(1, 1)),
+        ),
+        Variant(
             "network delay 0",
-            "network step: no batching delay",
+            "network step: preferred 4/8, no batching delay",
             _network(ensemble, dynamic_batching=DynamicBatching((4, 8), 0)),
         ),
         Variant(
             "network delay 20 ms",
-            "network step: delay 20000 µs, preferred 8",
+            "network step: preferred 8, delay 20000 µs",
             _network(ensemble, dynamic_batching=DynamicBatching((8,), 20000)),
-        ),
-        Variant(
-            "2 network instances x 1 thread",
-            "2 ONNX instances, intra-op 1 thread each",
-            _network(ensemble, instances=Instances(cpu=2, gpu=1), ort=OrtSettings(1, 1)),
-        ),
-        Variant("ORT intra 1", "1 instance, intra-op 1 thread", _network(ensemble, ort=OrtSettings(1, 1))),
-        Variant(
-            "ORT default threads", "ONNX Runtime chooses (0/0)", _network(ensemble, ort=OrtSettings(0, 0))
         ),
         AGAIN,
     ]
@@ -265,6 +274,11 @@ def medians(points: list[LoadPoint]) -> list[LoadPoint]:
     return condensed
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so that ``finally`` blocks stop the servers this run started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def _slug(text: str) -> str:
     """ASCII file-name part: the Python backend stub cannot import from a non-ASCII path."""
     return "".join(c if c.isascii() and c.isalnum() else "_" for c in text).strip("_")
@@ -303,6 +317,8 @@ def main(
     out: Annotated[Path, typer.Option(help="raw output folder")] = OUT_DIR / "tuning",
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    exit_on_sigterm()
+    out = out.resolve()
     image = model != "faq_match"
     variants = image_variants(model) if image else faq_variants(model)
     if only:
