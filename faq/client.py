@@ -91,6 +91,11 @@ def ask(
     return matches
 
 
+def _unreachable(exc: InferenceServerException) -> bool:
+    """gRPC reports a refused connection as an exception with status UNAVAILABLE."""
+    return str(exc.status()) in ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+
+
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -126,10 +131,11 @@ def main(
     console = Console()
     try:
         results = ask(endpoint, questions, top_k)
-    except InferenceServerException as exc:
-        console.print(f"[red]error from {endpoint.address} ({protocol}):[/red] {exc.message()}")
-        raise typer.Exit(1) from None
-    except Exception as exc:  # connection refused, TLS, DNS: say where we tried
+    except Exception as exc:
+        if isinstance(exc, InferenceServerException) and not _unreachable(exc):
+            console.print(f"[red]error from {endpoint.address} ({protocol}):[/red] {exc.message()}")
+            raise typer.Exit(1) from None
+        # connection refused, TLS, DNS: say where we tried
         console.print(f"[red]cannot reach Triton at {endpoint.address} ({protocol}):[/red] {exc}")
         console.print("start it with `make serve` (or `make demo`)")
         raise typer.Exit(2) from None
