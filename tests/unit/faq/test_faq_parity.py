@@ -101,3 +101,9 @@ def test_export_writes_model_and_aligned_table(tmp_path) -> None:
     assert proba.shape == (len(table["faq_id"]), len(table["faq_id"]))
     # column i of the probabilities is row i of the table: each original finds itself
     assert (proba.argmax(axis=1) == np.arange(len(questions))).all()
+    # the exported (served) model is the scikit-learn model trained on all the data
+    served = FaqModel.fit(ds)
+    assert list(served.faq_ids) == table["faq_id"]
+    texts = [clean_text(t) for t in ds.duplicates["text"]]
+    onnx_proba = session.run([OUTPUT_NAME], {INPUT_NAME: np.array(texts, dtype=object)[:, None]})[0]
+    assert np.abs(onnx_proba - served.predict_proba_clean(texts)).max() < TOLERANCE
