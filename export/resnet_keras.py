@@ -98,9 +98,7 @@ def run_in_tf_venv(args: list[str], timeout: float = EXPORT_TIMEOUT_S) -> subpro
     return result
 
 
-def export(
-    artifacts_dir: Path = ARTIFACTS_DIR, weights: str | None = None, seed: int = DEFAULT_SEED
-) -> Path:
+def export(artifacts_dir: Path = ARTIFACTS_DIR, weights: str | None = None, seed: int = DEFAULT_SEED) -> Path:
     """The repository build's exporter: run the export inside .venv-tf."""
     weights = weights or os.environ.get(WEIGHTS_ENV) or None
     args = ["export", "--artifacts", str(Path(artifacts_dir).resolve()), "--seed", str(seed)]
