@@ -77,6 +77,27 @@ def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def version() -> str:
+    """``perf_analyzer --version``; a missing shared library becomes an error that says what to install."""
+    proc = subprocess.run(
+        [str(locate_perf_analyzer()), "--version"],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or "Perf Analyzer Version" not in output:
+        hint = ""
+        if "libb64" in output:
+            hint = " (install the Debian package libb64-0d: `make setup`)"
+        elif "libcudart" in output:
+            hint = " (install nvidia-cuda-runtime-cu12 from requirements/serving.lock)"
+        raise PerfAnalyzerError(f"perf_analyzer does not run{hint}: {output[-300:]}")
+    return output.splitlines()[-1]
+
+
 # ------------------------------------------------------------------ input data
 
 

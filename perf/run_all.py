@@ -160,6 +160,10 @@ def run(
         invocation=invocation,
     )
     runner = Runner(record, plan, out_dir)
+    # fail fast if perf_analyzer cannot run; record its version
+    record.machine["versions"]["perf_analyzer"] = perf_analyzer.version().removeprefix(
+        "Perf Analyzer Version "
+    )
     specs = servers.catalog()
     unknown = [m for m in models if m not in specs]
     if unknown:

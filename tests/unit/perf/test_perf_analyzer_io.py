@@ -155,3 +155,19 @@ def test_run_level_falls_back_to_three_lenient_windows(
     assert (tmp_path / "out" / "pa_echo_c1.log").read_text().startswith("Failed")
     strict = PerfAnalyzerRun(model="echo", concurrency=(1,), timeout_s=30, lenient_fallback=False)
     assert perf_analyzer.run_level(strict, 1, tmp_path / "out2") == []
+
+
+def test_version_explains_a_missing_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "perf_analyzer"
+    fake.write_text(
+        "#!/bin/sh\necho 'error while loading shared libraries: libb64.so.0d: cannot open' >&2\nexit 127\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(perf_analyzer, "locate_perf_analyzer", lambda: fake)
+    with pytest.raises(PerfAnalyzerError, match="libb64-0d"):
+        perf_analyzer.version()
+
+
+def test_installed_perf_analyzer_runs() -> None:
+    """The set-up installs it (tritonclient wheel, libb64-0d, the CUDA runtime wheel)."""
+    assert perf_analyzer.version().startswith("Perf Analyzer Version 2.51")
