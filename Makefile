@@ -19,6 +19,7 @@ demo: setup build ## main job: set up, build the repository, start Triton, answe
 	$(MAKE) --no-print-directory serve
 	$(PY) -m faq.client "$(Q)"
 	$(PY) -m faq.client "why does 0.1 + 0.2 not equal 0.3 in js"
+	$(PY) -m imaging.client --model efficientnet_lite0 --url localhost:$(HTTP_PORT) --samples
 	@echo "Triton keeps running on localhost:$(HTTP_PORT) (HTTP), $(GRPC_PORT) (gRPC), $(METRICS_PORT) (metrics); 'make stop' stops it."
 
 build: ## export models (cached under build/) and render model_repository/ for the local CPU server
@@ -53,6 +54,28 @@ test-integration: ## integration tests only (start a real Triton server)
 
 lint: ## ruff
 	.venv/bin/ruff check .
+
+# --- image classification (docs/images.md) --------------------------------------------
+MODEL ?= efficientnet_lite0
+IMG ?=
+.PHONY: classify classify-samples export-images trt-plans test-images
+classify: ## classify files: make classify IMG="a.jpg b.png" MODEL=efficientnet_lite0
+	$(PY) -m imaging.client --model $(MODEL) --url localhost:$(HTTP_PORT) $(IMG)
+
+classify-samples: ## classify the packaged sample photos with every image ensemble
+	for m in efficientnet_lite0 resnet152_pytorch resnet152_tensorflow; do \
+	  $(PY) -m imaging.client --model $$m --url localhost:$(HTTP_PORT) --samples || exit 1; done
+
+export-images: ## re-export the image networks (RESNET_WEIGHTS=path.pth, KERAS_WEIGHTS=imagenet|path)
+	$(PY) -m export.resnet_torch $(if $(RESNET_WEIGHTS),--weights $(RESNET_WEIGHTS))
+	.venv-tf/bin/python -m export.resnet_keras export $(if $(KERAS_WEIGHTS),--weights $(KERAS_WEIGHTS))
+	$(PY) -m export.efficientnet
+
+trt-plans: ## build TensorRT engines for the GPU repository (needs a GPU and TensorRT)
+	$(PY) -m export.tensorrt_plans
+
+test-images: ## image unit and integration tests
+	bash scripts/test.sh tests/unit/imaging tests/integration/imaging
 
 # --- example web app (docs/webapp.md) --------------------------------------------------
 WEBAPP_PORT ?= 8080

@@ -30,7 +30,10 @@ install_venv() {  # $1 venv dir, $2 lock file
   local venv=$1 lock=$2 stamp="$1/.installed-lock.sha256"
   local want; want=$(sha256sum "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    say "$venv up to date ($lock)"; return
+    say "$venv up to date ($lock)"
+    # cheap, and picks up packages added to the checkout since the last install
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    return
   fi
   [ -x "$venv/bin/python" ] || { say "creating $venv"; "$PYTHON" -m venv "$venv"; }
   say "installing $lock into $venv (first run takes a few minutes)"

@@ -141,6 +141,10 @@ class TritonServer:
             "--allow-gpu-metrics=false",
             "--log-verbose=0",
             "--exit-timeout-secs=10",
+            # The Python backend names its shared-memory regions from this prefix; two servers
+            # on one machine (tests, benchmarks, a running demo) must not share regions, or
+            # one aborts with boost::interprocess::lock_exception while loading models.
+            f"--backend-config=python,shm-region-prefix-name=triton_{self.ports.http}_",
             *self.extra_args,
         ]
 
