@@ -67,12 +67,17 @@ class PairwiseBaseline:
         original_features = original_tfidf.transform(originals["question"]).toarray()
 
         questions = question_tfidf.transform(duplicates["text"]).toarray()
-        n_q, n_o = len(questions), len(faq_ids)
-        features = np.hstack([np.repeat(questions, n_o, axis=0), np.tile(original_features, (n_q, 1))])
-        labels = (duplicates["faq_id"].to_numpy()[:, None] == faq_ids[None, :]).ravel()
+        dup_faq_ids = duplicates["faq_id"].to_numpy()
+        q_rows, o_rows = _training_pairs(dup_faq_ids, faq_ids, pairs_per_duplicate)
+        features = np.hstack([questions[q_rows], original_features[o_rows]])
+        labels = (dup_faq_ids[q_rows] == faq_ids[o_rows]).astype(np.int8)
         trees = HistGradientBoostingClassifier(
-            max_iter=max_iter, early_stopping=False, random_state=SEED
-        ).fit(features, labels.astype(np.int8))
+            max_iter=max_iter,
+            learning_rate=learning_rate,
+            early_stopping=False,
+            class_weight="balanced",
+            random_state=SEED,
+        ).fit(features, labels)
         return cls(question_tfidf, original_tfidf, trees, faq_ids, original_features)
 
     def predict_proba(self, questions: Sequence[str]) -> np.ndarray:

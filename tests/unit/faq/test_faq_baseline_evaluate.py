@@ -33,9 +33,23 @@ def test_training_pairs_are_one_match_and_random_non_matches() -> None:
         assert (originals[1:] != dupes[q]).all()
 
 
-def test_baseline_scores_every_pair(small: FaqDataset) -> None:
+def test_baseline_trains_on_sampled_pairs_and_scores_every_pair(
+    small: FaqDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faq.baseline
+
+    calls = []
+    real = faq.baseline._training_pairs
+
+    def spy(dup_ids, faq_ids, per_duplicate):
+        calls.append((len(dup_ids), len(faq_ids), per_duplicate))
+        return real(dup_ids, faq_ids, per_duplicate)
+
+    monkeypatch.setattr(faq.baseline, "_training_pairs", spy)
     train, test = split_duplicates(small)
-    base = PairwiseBaseline.fit(small, train, max_features=100, max_iter=20)
+    base = PairwiseBaseline.fit(small, train, max_features=100, max_iter=20, pairs_per_duplicate=5)
+    assert calls == [(len(train), len(small.originals), 5)]
+    assert base.trees.class_weight == "balanced"
     proba = base.predict_proba(list(test["text"][:3]))
     assert proba.shape == (3, len(small.originals))
     assert ((proba >= 0) & (proba <= 1)).all()
