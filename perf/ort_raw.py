@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,33 +40,45 @@ def measure(
     inputs: np.ndarray | None = None,
     intra_op_threads: int = 0,
     inter_op_threads: int = 0,
+    sessions: int = 1,
     min_seconds: float = 10.0,
     min_runs: int = 3,
     warmup_runs: int = 1,
 ) -> list[LoadPoint]:
     """Items/s and per-batch latency at each batch size.
 
-    ``inputs``: real preprocessed items ``(n, *dims)`` cycled into batches (random values in
-    the network's input shape otherwise; convolution cost does not depend on the values).
+    ``sessions`` > 1 runs that many sessions at once, one thread each (ONNX Runtime releases
+    the GIL), as Triton runs that many instances of the network: the raw figure for a
+    multi-instance setting. ``inputs``: real preprocessed items ``(n, *dims)`` cycled into
+    batches (random values in the network's input shape otherwise).
     """
-    sess = session(onnx_file, intra_op_threads, inter_op_threads)
-    meta = sess.get_inputs()[0]
+    sess_list = [session(onnx_file, intra_op_threads, inter_op_threads) for _ in range(max(1, sessions))]
+    meta = sess_list[0].get_inputs()[0]
     dims = [d if isinstance(d, int) else 1 for d in meta.shape[1:]]
     if inputs is None:
         inputs = np.random.default_rng(0).standard_normal((8, *dims)).astype(np.float32)
+    threads = f"{intra_op_threads or 'auto'}/{inter_op_threads or 'auto'} threads"
     points = []
     for batch in batch_sizes:
         idx = np.arange(batch) % len(inputs)
         feed = {meta.name: np.ascontiguousarray(inputs[idx])}
-        for _ in range(warmup_runs):
-            sess.run(None, feed)
-        latencies: list[float] = []
+        for sess in sess_list:
+            for _ in range(warmup_runs):
+                sess.run(None, feed)
         start = time.perf_counter()
-        while len(latencies) < min_runs or time.perf_counter() - start < min_seconds:
-            t0 = time.perf_counter()
-            sess.run(None, feed)
-            latencies.append(time.perf_counter() - t0)
+
+        def loop(sess: object, start: float = start, feed: dict = feed) -> list[float]:
+            latencies: list[float] = []
+            while len(latencies) < min_runs or time.perf_counter() - start < min_seconds:
+                t0 = time.perf_counter()
+                sess.run(None, feed)  # type: ignore[attr-defined]
+                latencies.append(time.perf_counter() - t0)
+            return latencies
+
+        with ThreadPoolExecutor(len(sess_list)) as pool:
+            per_session = list(pool.map(loop, sess_list))
         elapsed = time.perf_counter() - start
+        latencies = [t for lat in per_session for t in lat]
         ms = np.asarray(latencies) * 1000.0
         point = LoadPoint(
             model=model,
@@ -77,8 +90,8 @@ def measure(
             p99_ms=float(np.percentile(ms, 99)),
             avg_ms=float(ms.mean()),
             requests=len(latencies),
-            label=f"batch {batch}",
+            label=f"batch {batch}, {len(sess_list)} session(s) x {threads}",
         )
-        log.info("raw ORT %s batch %d: %.2f items/s", model, batch, point.throughput)
+        log.info("raw ORT %s %s: %.2f items/s", model, point.label, point.throughput)
         points.append(point)
     return points
