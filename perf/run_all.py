@@ -40,7 +40,7 @@ from perf import (
 )
 from perf.baseline import models as baseline_models
 from perf.baseline.server import SCRIPTS, AzmlServer
-from perf.locust_runner import LocustRun, run_locust
+from perf.locust_runner import LocustError, LocustRun, check_target, run_locust
 from perf.perf_analyzer import PerfAnalyzerRun
 from perf.report import RunRecord
 from perf.results import LoadPoint, save_points
@@ -131,6 +131,11 @@ class Runner:
         self.add(points)
 
     def locust(self, run: LocustRun) -> None:
+        try:
+            check_target(run.host, run.allow_remote)
+        except LocustError as exc:
+            self.record.notes.append(f"locust skipped: {exc}")
+            return
         self.record.commands.append(run.display_command())
         point = run_locust(run, self.out_dir)
         if point is None:
@@ -212,12 +217,17 @@ def run(
         url = server.http_url
         record.commands.insert(0, shlex.join(server.command()))
     record.target_url = url
+    if url_given is not None:
+        record.notes.append(
+            f"Triton at {url_given} was not started by this run: the served settings listed below are "
+            "the local specs, and the raw ONNX Runtime loop (local CPU) is skipped."
+        )
     http_url = url if "://" in url else f"http://{url}"
     try:
         for model in models:
             image = model in images
             runner.perf_analyzer(model, url, pa_inputs["image" if image else "faq"], image)
-            if image and model in record.raw_network:
+            if image and model in record.raw_network and url_given is None:
                 raw_points = _raw_ort(record.raw_network[model], specs, photos, plan)
                 runner.add(raw_points)
                 record.commands.append(

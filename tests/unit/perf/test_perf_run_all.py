@@ -32,3 +32,15 @@ def test_every_baseline_has_a_script() -> None:
     for baselines in run_all.BASELINES.values():
         assert set(baselines) <= set(SCRIPTS)
         assert all(SCRIPTS[b].is_file() for b in baselines)
+
+
+def test_runner_notes_and_skips_a_remote_locust_target(tmp_path) -> None:
+    from perf.locust_runner import LocustRun
+    from perf.report import RunRecord
+
+    record = RunRecord(started="now")
+    runner = run_all.Runner(record, run_all.Plan.quick(), tmp_path)
+    runner.locust(LocustRun("TritonFaqUser", "http://203.0.113.7:8000", "faq_match", "triton"))
+    assert record.points == [] and record.commands == []
+    assert "not a loopback address" in record.notes[0]
+    assert not list(tmp_path.iterdir())
