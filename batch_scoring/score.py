@@ -135,7 +135,6 @@ def run(mini_batch: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-
 def partition_of(item: str, data_root: Path | None) -> Partition | None:
     """The partition an item names, or None for files of the data folder that are not one.
 
