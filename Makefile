@@ -77,6 +77,23 @@ trt-plans: ## build TensorRT engines for the GPU repository (needs a GPU and Ten
 test-images: ## image unit and integration tests
 	bash scripts/test.sh tests/unit/imaging tests/integration/imaging
 
+# --- batch scoring (docs/batch_scoring.md) --------------------------------------------
+.PHONY: batch batch-azurite batch-aml-yaml batch-bench test-batch
+batch: ## generate the default sensor data, train per-series models, score them in parallel (local folder)
+	$(PY) -m batch_scoring demo
+
+batch-azurite: ## the same against Blob Storage (Azurite, started on demand)
+	$(PY) -m batch_scoring demo --store azurite
+
+batch-aml-yaml: ## write the Azure ML compute, parallel job and schedule YAML (dry run)
+	$(PY) -m batch_scoring aml yaml
+
+batch-bench: ## batch benchmark: 10,000 series x 1,440 readings (~12 min), writes perf/RESULTS.md
+	$(PY) -m perf.batch.bench
+
+test-batch: ## batch unit and integration tests
+	bash scripts/test.sh tests/unit/batch_scoring tests/integration/batch_scoring
+
 # --- example web app (docs/webapp.md) --------------------------------------------------
 WEBAPP_PORT ?= 8080
 .PHONY: webapp
