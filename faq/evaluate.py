@@ -107,7 +107,19 @@ def _machine() -> str:
 
 
 def evaluate(ds: FaqDataset | None = None, *, repeats: int = 3, seed: int = 42) -> str:
-    """Train both models on the split, measure them, return the Markdown report."""
+    """Train both models on the split, measure them, return the Markdown report.
+
+    Everything runs with one thread (BLAS and OpenMP), as the served classifier does: on a
+    2-core machine shared with a Triton server, more threads only add contention, and the
+    numbers do not depend on how busy the other core is.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _evaluate(ds, repeats=repeats, seed=seed)
+
+
+def _evaluate(ds: FaqDataset | None, *, repeats: int, seed: int) -> str:
     import sklearn
 
     ds = ds or load_dataset()
@@ -145,7 +157,8 @@ def evaluate(ds: FaqDataset | None = None, *, repeats: int = 3, seed: int = 42) 
         "# FAQ matching: accuracy and latency",
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {_machine()}, with `{COMMAND}` "
-        f"(Python {platform.python_version()}, scikit-learn {sklearn.__version__}).",
+        f"(Python {platform.python_version()}, scikit-learn {sklearn.__version__}, one thread; "
+        f"load average {os.getloadavg()[0]:.1f} at the end of the run).",
         "",
         f"Data: the shipped data set (`faq/datasets/stackoverflow_js`), {n_orig} originals, "
         f"{len(ds.duplicates)} duplicates. Split: `split_duplicates(test_size=0.2, seed={seed})`, "

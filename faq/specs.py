@@ -34,8 +34,10 @@ MAX_TEXT_BYTES = 64 * 1024
 MAX_BATCH_SIZE = 64
 """Largest batch any FAQ model takes (a client's request or a dynamic batch)."""
 
-QUEUE_DELAY_US = 500
-"""How long the dynamic batcher may hold a request to gather others (0.5 ms of ~2 ms total)."""
+QUEUE_DELAY_US = 0
+"""How long the dynamic batcher may hold a request to gather others. 0: requests that queue while
+an instance is busy are still batched together; waiting on purpose only added latency in
+measurements (docs/faq.md)."""
 
 CLASSIFIER_FILE = "faq_classifier.onnx"
 TABLE_FILE = "faq_table.json"

@@ -77,6 +77,7 @@ def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
         if spec.max_batch_size <= 0:
             raise SpecError(f"{spec.name}: dynamic batching needs max_batch_size > 0")
         batching = config.dynamic_batching
+        batching.SetInParent()  # present even when every setting is the default (delay 0)
         batching.preferred_batch_size.extend(spec.dynamic_batching.preferred_batch_sizes)
         batching.max_queue_delay_microseconds = spec.dynamic_batching.max_queue_delay_us
     for key, value in spec.parameters.items():

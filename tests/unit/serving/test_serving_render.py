@@ -67,7 +67,7 @@ def test_python_models_and_ensemble() -> None:
     for spec in (PREPROCESS, POSTPROCESS):
         config = build_config(spec, "gpu")
         assert config.backend == "python"
-        assert config.dynamic_batching.max_queue_delay_microseconds > 0
+        assert config.HasField("dynamic_batching")
     ensemble = build_config(MATCH, "cpu")
     assert ensemble.platform == "ensemble"
     assert [s.model_name for s in ensemble.ensemble_scheduling.step] == [
