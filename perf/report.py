@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ FAQ_TARGET_RPS = 1000.0
 FAQ_TARGET_P99_MS = 50.0
 FAQ_TARGET_RATIO = 20.0
 IMAGE_TARGET_FRACTION = 0.85
+IMAGE_TARGET_MODELS = ("resnet152_pytorch",)  # "the ResNet-152 ensemble" of the targets
 
 
 @dataclass
@@ -161,6 +163,41 @@ def ratios(record: RunRecord) -> list[Ratio]:
     return found
 
 
+PAIRED = "paired"  # label prefix of the interleaved ensemble / raw measurements
+
+
+@dataclass(frozen=True)
+class PairedRound:
+    """One round of the interleaved measurement: the ensemble's best and raw ORT's best."""
+
+    index: int
+    ensemble: LoadPoint
+    raw: LoadPoint
+
+    @property
+    def fraction(self) -> float:
+        return self.ensemble.throughput / self.raw.throughput
+
+
+def paired_rounds(record: RunRecord, ensemble: str, raw_model: str) -> list[PairedRound]:
+    """Rounds in which both the ensemble and the raw network were measured, back to back."""
+    found = []
+    ens_points = [
+        p for p in record.select(model=ensemble, server="triton", tool="perf_analyzer") if p.label == PAIRED
+    ]
+    raw_points = [
+        p
+        for p in record.select(model=raw_model, server="onnxruntime", tool="inprocess")
+        if p.label.startswith(PAIRED)
+    ]
+    for index in sorted({int(p.extra.get("round", -1)) for p in ens_points}):
+        ens = best([p for p in ens_points if int(p.extra.get("round", -1)) == index])
+        raw = best([p for p in raw_points if int(p.extra.get("round", -1)) == index])
+        if ens and raw and raw.throughput > 0:
+            found.append(PairedRound(index, ens, raw))
+    return found
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -235,10 +272,31 @@ def targets(record: RunRecord) -> list[Target]:
         result.append(Target(f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a)", "not measured", None))
 
     for ensemble, raw_model in record.raw_network.items():
-        ens = best(record.select(model=ensemble, server="triton", tool="perf_analyzer", label=""))
-        raw = best(record.select(model=raw_model, server="onnxruntime", tool="inprocess"))
+        if ensemble not in IMAGE_TARGET_MODELS:
+            continue
         name = (
             f"`{ensemble}` ensemble ≥ {IMAGE_TARGET_FRACTION:.0%} of raw ONNX Runtime at its best batch size"
+        )
+        rounds = paired_rounds(record, ensemble, raw_model)
+        if rounds:
+            fractions = [r.fraction for r in rounds]
+            median = statistics.median(fractions)
+            mid = min(rounds, key=lambda r: abs(r.fraction - median))
+            measured = (
+                f"{median:.0%}, median of {len(rounds)} interleaved rounds "
+                f"({', '.join(f'{f:.0%}' for f in fractions)}); e.g. {mid.ensemble.throughput:.2f} img/s "
+                f"at concurrency {mid.ensemble.concurrency} vs {mid.raw.throughput:.2f} img/s raw "
+                f"({mid.raw.label.removeprefix(PAIRED + '; ')})"
+            )
+            result.append(Target(name, measured, median >= IMAGE_TARGET_FRACTION))
+            continue
+        ens = best(record.select(model=ensemble, server="triton", tool="perf_analyzer", label=""))
+        raw = best(
+            [
+                p
+                for p in record.select(model=raw_model, server="onnxruntime", tool="inprocess")
+                if not p.label.startswith(PAIRED)
+            ]
         )
         if ens and raw:
             fraction = ens.throughput / raw.throughput
@@ -400,7 +458,7 @@ def render_section(
             )
             lines.append("")
 
-    raw = record.select(server="onnxruntime", tool="inprocess")
+    raw = [p for p in record.select(server="onnxruntime", tool="inprocess") if not p.label.startswith(PAIRED)]
     if raw:
         lines += [
             "### Raw ONNX Runtime, in-process (the served ONNX file, no server)",
@@ -433,6 +491,32 @@ def render_section(
             ),
             rows,
         )
+        lines.append("")
+
+    for ensemble, raw_model in record.raw_network.items():
+        rounds = paired_rounds(record, ensemble, raw_model)
+        if not rounds:
+            continue
+        lines += [
+            f"### `{ensemble}` against raw ONNX Runtime, interleaved",
+            "",
+            "Background load on this machine drifts by the minute, so the ensemble and the raw "
+            "network are measured back to back, round after round: in each round the raw loop "
+            "(best of the spec's sessions x threads and one all-core session, batch 4 and 8), "
+            "then perf_analyzer on the ensemble (concurrency 8 and 16, three windows each).",
+            "",
+        ]
+        rows = [
+            [
+                str(r.index + 1),
+                f"{r.raw.throughput:.2f} ({r.raw.label.removeprefix(PAIRED + '; ')})",
+                f"{r.ensemble.throughput:.2f} (concurrency {r.ensemble.concurrency}, "
+                f"p99 {_ms(r.ensemble.p99_ms)} ms)",
+                f"**{r.fraction:.0%}**",
+            ]
+            for r in rounds
+        ]
+        lines += _table(("round", "raw img/s", "ensemble img/s", "ensemble / raw"), rows)
         lines.append("")
 
     locust = [p for p in record.points if p.tool == "locust" and not p.label.startswith("tune")]

@@ -176,3 +176,49 @@ def test_run_record_and_points_round_trip(record: RunRecord, tmp_path: Path) -> 
     assert again == record
     save_points(record.points, tmp_path / "p.jsonl")
     assert load_points(tmp_path / "p.jsonl") == record.points
+
+
+def test_interleaved_rounds_decide_the_image_target() -> None:
+    points = [pa("resnet152_pytorch", 8, 9.0, 900.0, 1200.0)]  # the sweep alone would say 9 / 12 = 75%
+    points.append(
+        LoadPoint(
+            "resnet152_pytorch_network", "onnxruntime", "inprocess", 8, 12.0, 1.0, 1.0, label="batch 8, x"
+        )
+    )
+    for index, (ens, raw) in enumerate(((9.0, 10.0), (6.4, 8.0), (9.5, 10.0))):
+        for c, share in ((8, 0.9), (16, 1.0)):
+            points.append(
+                pa("resnet152_pytorch", c, ens * share, 1.0, 2.0, label="paired", extra={"round": index})
+            )
+        for batch, share in ((4, 0.95), (8, 1.0)):
+            points.append(
+                LoadPoint(
+                    "resnet152_pytorch_network",
+                    "onnxruntime",
+                    "inprocess",
+                    batch,
+                    raw * share,
+                    1.0,
+                    1.0,
+                    label=f"paired; batch {batch}, 2 session(s) x 1/1 threads",
+                    extra={"round": index},
+                )
+            )
+    record = RunRecord(
+        started="now", points=points, raw_network={"resnet152_pytorch": "resnet152_pytorch_network"}
+    )
+    rounds = report.paired_rounds(record, "resnet152_pytorch", "resnet152_pytorch_network")
+    assert [round(r.fraction, 2) for r in rounds] == [0.9, 0.8, 0.95]
+    target = report.targets(record)[-1]
+    assert target.met is True and target.measured.startswith(
+        "90%, median of 3 interleaved rounds (90%, 80%, 95%)"
+    )
+    text = report.render_section(record)
+    assert "### `resnet152_pytorch` against raw ONNX Runtime, interleaved" in text
+    assert (
+        "| 2 | 8.00 (batch 8, 2 session(s) x 1/1 threads) | 6.40 (concurrency 16, p99 2.0 ms) | **80%** |"
+        in text
+    )
+    # the paired points stay out of the sweep and raw tables
+    assert "| 8 | 9.00 | 900.0 |" in text and "| 8 | 8.10 |" not in text and "| 16 | 9.50 |" not in text
+    assert "| `resnet152_pytorch_network` | x | 8 | 12.00 |" in text
