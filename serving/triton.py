@@ -129,6 +129,10 @@ class TritonServer:
     def metrics_url(self) -> str:
         return f"http://localhost:{self.ports.metrics}/metrics"
 
+    @property
+    def shm_prefix(self) -> str:
+        return f"triton_{self.ports.http}_"
+
     def command(self) -> list[str]:
         install = self.install or locate_triton()
         return [
@@ -144,7 +148,7 @@ class TritonServer:
             # The Python backend names its shared-memory regions from this prefix; two servers
             # on one machine (tests, benchmarks, a running demo) must not share regions, or
             # one aborts with boost::interprocess::lock_exception while loading models.
-            f"--backend-config=python,shm-region-prefix-name=triton_{self.ports.http}_",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             *self.extra_args,
         ]
 
@@ -218,6 +222,7 @@ class TritonServer:
             return
         stop_process_group(self.process.pid, self.process, timeout)
         self.process = None
+        remove_shm_regions(self.shm_prefix)
 
     def __enter__(self) -> TritonServer:
         return self.start()
@@ -245,6 +250,13 @@ def stop_process_group(
     if process is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
+
+
+def remove_shm_regions(prefix: str, shm_dir: Path = Path("/dev/shm")) -> None:
+    """Remove shared-memory regions a killed server left behind (a clean stop leaves none)."""
+    for region in shm_dir.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            region.unlink()
 
 
 def _alive(pid: int) -> bool:
