@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
-from serving.triton import Ports, TritonError, TritonServer, stop_process_group
+from serving.triton import Ports, TritonError, TritonServer, remove_shm_regions, stop_process_group
 
 app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
 STATE_FILE = RUN_DIR / "triton.json"
@@ -92,6 +92,7 @@ def stop() -> None:
         STATE_FILE.unlink(missing_ok=True)
         return
     stop_process_group(state["pid"])
+    remove_shm_regions(TritonServer(MODEL_REPOSITORY_DIR, Ports(state["http"])).shm_prefix)
     STATE_FILE.unlink(missing_ok=True)
     typer.echo(f"stopped Triton (pid {state['pid']})")
 
