@@ -94,6 +94,17 @@ batch-bench: ## batch benchmark: 10,000 series x 1,440 readings (~12 min), write
 test-batch: ## batch unit and integration tests
 	bash scripts/test.sh tests/unit/batch_scoring tests/integration/batch_scoring
 
+# --- real-time performance (docs/perf.md) ---------------------------------------------
+.PHONY: perf perf-quick perf-tune
+perf: ## perf_analyzer + locust on every ensemble, side by side with azmlinfsrv baselines (~30 min)
+	$(PY) -m perf.run_all
+
+perf-quick: ## a ~3-minute smoke run of the same harness (results in perf/out/quick)
+	$(PY) -m perf.run_all --quick
+
+perf-tune: ## measure the batching/instance/thread variants of faq_match
+	$(PY) -m perf.tuning --model faq_match
+
 # --- example web app (docs/webapp.md) --------------------------------------------------
 WEBAPP_PORT ?= 8080
 .PHONY: webapp
