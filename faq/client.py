@@ -121,13 +121,8 @@ def main(
     from rich.console import Console
     from rich.table import Table
 
-    protocol = "grpc" if grpc else "http"
-    endpoint = Endpoint(
-        url=url or ("localhost:8001" if grpc else "localhost:8000"),
-        protocol=protocol,
-        api_key=api_key,
-        bearer_token=token,
-    )
+    endpoint = Endpoint.from_options(url, grpc, api_key, token)
+    protocol = endpoint.protocol
     console = Console()
     try:
         results = ask(endpoint, questions, top_k)

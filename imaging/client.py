@@ -149,14 +149,8 @@ def main(
         raise typer.BadParameter("give image files or --samples")
     if model not in NETWORKS:
         raise typer.BadParameter(f"--model must be one of {', '.join(NETWORKS)}")
-    protocol = "grpc" if grpc else "http"
-    endpoint = Endpoint(
-        url=url or ("localhost:8001" if grpc else "localhost:8000"),
-        protocol=protocol,
-        api_key=api_key,
-        bearer_token=bearer_token,
-        ssl=ssl,
-    )
+    endpoint = Endpoint.from_options(url, grpc, api_key, bearer_token, ssl)
+    protocol = endpoint.protocol
     console = Console()
     if not NETWORKS[model].pretrained_offline:
         console.print(

@@ -26,12 +26,30 @@ GRPC_API_KEY_HEADER = f"triton-grpc-protocol-{API_KEY_HEADER}"
 class Endpoint:
     """A Triton server address. ``url`` may be ``host:port`` or ``https://host[:port]``."""
 
-    url: str = "localhost:8000"
+    url: str = "localhost"  # no port: 8000 for HTTP, 8001 for gRPC (443 with TLS)
     protocol: Protocol = "http"
     api_key: str | None = None
     bearer_token: str | None = None
     ssl: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(
+        cls,
+        url: str | None,
+        grpc: bool = False,
+        api_key: str | None = None,
+        bearer_token: str | None = None,
+        ssl: bool = False,
+    ) -> Endpoint:
+        """The endpoint the command-line clients build from their ``--url/--grpc/--api-key`` flags."""
+        return cls(
+            url=url or "localhost",
+            protocol="grpc" if grpc else "http",
+            api_key=api_key,
+            bearer_token=bearer_token,
+            ssl=ssl,
+        )
 
     @property
     def address(self) -> str:
