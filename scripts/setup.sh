@@ -9,6 +9,8 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
 say() { printf '\033[1;34m==> %s\033[0m\n' "$*"; }
+# pip warns once per package about index folders missing on this machine; keep real errors.
+pip_install() { "$1/bin/pip" install --quiet --disable-pip-version-check "${@:2}" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
 
 # --- Debian packages -----------------------------------------------------------------
 # libb64-0d: perf_analyzer; libpython3.11: the Triton Python-backend stub links it;
@@ -32,13 +34,13 @@ install_venv() {  # $1 venv dir, $2 lock file
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     say "$venv up to date ($lock)"
     # cheap, and picks up packages added to the checkout since the last install
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    pip_install "$venv" --no-deps --no-build-isolation -e .
     return
   fi
   [ -x "$venv/bin/python" ] || { say "creating $venv"; "$PYTHON" -m venv "$venv"; }
   say "installing $lock into $venv (first run takes a few minutes)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$lock"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  pip_install "$venv" -r "$lock"
+  pip_install "$venv" --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 }
 install_venv .venv requirements/serving.lock
