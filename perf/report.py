@@ -164,6 +164,7 @@ def ratios(record: RunRecord) -> list[Ratio]:
 
 
 PAIRED = "paired"  # label prefix of the interleaved ensemble / raw measurements
+TUNE = "tune:"  # label prefix of the tuning variants
 
 
 @dataclass(frozen=True)
@@ -519,13 +520,14 @@ def render_section(
         lines += _table(("round", "raw img/s", "ensemble img/s", "ensemble / raw"), rows)
         lines.append("")
 
-    locust = [p for p in record.points if p.tool == "locust" and not p.label.startswith("tune")]
+    locust = [p for p in record.points if p.tool == "locust" and not p.label.startswith(TUNE)]
     if locust:
         lines += ["### locust runs (HTTP, closed loop, no think time)", ""]
         rows = [
             [
                 p.server,
                 f"`{p.model}`",
+                p.label or "–",
                 str(p.concurrency),
                 _fmt(p.throughput, 1 if p.throughput >= 10 else 2),
                 _ms(p.p50_ms),
@@ -533,14 +535,14 @@ def render_section(
                 str(p.requests or 0),
                 str(p.failures),
             ]
-            for p in sorted(locust, key=lambda p: (p.model, p.server, p.concurrency))
+            for p in sorted(locust, key=lambda p: (p.model, p.server, p.label, p.concurrency))
         ]
         lines += _table(
-            ("server", "model", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures"), rows
+            ("server", "model", "config", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures"), rows
         )
         lines.append("")
 
-    tuning = [p for p in record.points if p.label.startswith("tune")]
+    tuning = [p for p in record.points if p.label.startswith(TUNE)]
     if tuning:
         lines += ["### Tuning runs (perf_analyzer; see docs/perf.md for the choices)", ""]
         rows = [

@@ -135,7 +135,9 @@ def test_render_section_has_every_part(record: RunRecord, tmp_path: Path) -> Non
     assert "![faq_match](plots/faq_match.png)" in text
     assert "| 32 | 1,400.0 | 22.0 |" in text
     assert "3 failed" not in text  # perf_analyzer rows have no failures
-    assert "| azmlinfsrv | `faq_pairwise` | 4 | 24.0 |" in text
+    assert "| azmlinfsrv | `faq_pairwise` | default | 4 | 24.0 |" in text
+    assert "| azmlinfsrv | `faq_pairwise` | tuned | 4 | 20.0 |" in text  # "tuned" is no tuning variant
+    assert "| `faq_pairwise` | tuned | 1 | 15.0 | 66.0 | 80.0 |" not in text.split("### Tuning runs")[-1]
     assert "| `faq_match` | (a) original pairwise TF-IDF + GBT | tuned | 600.0 |" in text
     assert "6.0 vs 66.0" in text  # p50 at one user
 

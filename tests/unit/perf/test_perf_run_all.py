@@ -12,9 +12,10 @@ def test_baseline_configs_default_and_tuned_for_faq() -> None:
     assert tuned.env["OMP_NUM_THREADS"] == "1"
 
 
-def test_image_baseline_is_one_worker_with_all_threads() -> None:
-    (only,) = run_all.baseline_configs(image=True, cores=2)
-    assert only.workers == 1 and only.env == {}
+def test_image_baseline_default_and_one_thread_per_worker() -> None:
+    default, tuned = run_all.baseline_configs(image=True, cores=2)
+    assert default.workers == 1 and default.env == {}
+    assert tuned.workers == 2 and tuned.env["BASELINE_TORCH_THREADS"] == "1"
     assert [c.label for c in run_all.baseline_configs(image=False, cores=1)] == ["default"]
 
 
