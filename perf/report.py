@@ -614,6 +614,7 @@ def plot_model(record: RunRecord, model: str, baselines: Sequence[str], path: Pa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     series: list[tuple[str, list[LoadPoint]]] = []
     for tool in ("perf_analyzer", "locust"):
@@ -644,6 +645,9 @@ def plot_model(record: RunRecord, model: str, baselines: Sequence[str], path: Pa
                 )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor labels on short ranges
+            axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("throughput (requests/s, log)")
         ax.set_title(f"{model}: {title} latency")
         ax.grid(True, which="both", alpha=0.3)
