@@ -18,7 +18,7 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from faq.data import clean_text
+from faq.text import clean_text
 
 
 class InputError(ValueError):
