@@ -6,6 +6,9 @@ Shared so that (a) and (b) differ only in the model they load, which is the comp
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,3 +44,35 @@ def answer(payload: dict[str, Any], question: str, k: int = TOP_K) -> dict[str, 
         "question": [str(q) for q in originals["question"]],
         "answer": [str(a) for a in originals["answer"]],
     }
+
+
+def entry_points(kind: str) -> tuple[Callable[[], None], Callable[[str], Any]]:
+    """The ``init()``/``run()`` pair of a FAQ scoring script serving the model ``kind``.
+
+    The two scripts differ only in the model directory they expect, so both are built here.
+    """
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+
+    from perf.baseline import models
+
+    state: dict[str, Any] = {}
+
+    def init() -> None:
+        model_dir = os.environ.get("AZUREML_MODEL_DIR")
+        if not model_dir:
+            raise RuntimeError("AZUREML_MODEL_DIR is not set (azmlinfsrv --model_dir)")
+        loaded = models.load(Path(model_dir))
+        if loaded.get("kind") != kind:
+            raise RuntimeError(f"{model_dir} holds {loaded.get('kind')!r}, not {kind!r}")
+        state["payload"] = loaded
+
+    def run(raw_data: str) -> dict[str, Any] | AMLResponse:
+        if "payload" not in state:
+            raise RuntimeError("init() has not run")
+        try:
+            question = parse_question(raw_data)
+        except BadRequest as exc:
+            return AMLResponse({"error": str(exc)}, 400, json_str=True)
+        return answer(state["payload"], question)
+
+    return init, run
