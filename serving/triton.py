@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from serving.paths import REPO_ROOT, RUN_DIR
 
@@ -106,9 +107,94 @@ class Ports:
         return cls(*free_ports(3))
 
 
+class ManagedServer:
+    """Start-up, readiness and shutdown shared by the servers the project runs as subprocesses.
+
+    A subclass provides ``command()``, ``environment()``, ``is_ready()`` and the attributes
+    ``log_path`` and ``process``; it may check things before start (``_preflight``) and clean
+    up after stop (``_after_stop``). The process gets its own process group so that stopping
+    it also stops every worker or stub it started.
+    """
+
+    label = "server"
+    error: type[Exception] = RuntimeError
+    cwd: Path | None = None
+    log_path: Path
+    process: subprocess.Popen[bytes] | None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def _preflight(self) -> None:
+        """Raise ``self.error`` for anything that would make the start fail."""
+
+    def _after_stop(self) -> None:
+        """Clean up what the process may have left behind."""
+
+    def start(self, timeout: float = 180.0) -> Self:
+        if self.process is not None:
+            raise self.error(f"{self.label} already started")
+        self._preflight()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            log.info("starting %s (log: %s)", " ".join(self.command()), self.log_path)
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise self.error(
+                    f"{self.label} exited with code {self.process.returncode} during start-up; "
+                    f"last log lines:\n{tail(self.log_path)}"
+                )
+            if self.is_ready():
+                return
+            time.sleep(0.5)
+        raise self.error(
+            f"{self.label} not ready after {timeout:.0f}s; last log lines:\n{tail(self.log_path)}"
+        )
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM the process (a server drains and ends its workers), then clean the group."""
+        if self.process is None:
+            return
+        stop_process_group(self.process.pid, self.process, timeout)
+        self.process = None
+        self._after_stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
-class TritonServer:
+class TritonServer(ManagedServer):
     """A ``tritonserver`` process on ``model_repository``; use as a context manager."""
+
+    label = "tritonserver"
+    error = TritonError
 
     model_repository: Path
     ports: Ports = field(default_factory=Ports)
@@ -163,9 +249,7 @@ class TritonServer:
         env.setdefault("OMP_NUM_THREADS", "1")
         return env
 
-    def start(self, timeout: float = 180.0) -> TritonServer:
-        if self.process is not None:
-            raise TritonError("server already started")
+    def _preflight(self) -> None:
         if not Path(self.model_repository).is_dir():
             raise TritonError(f"model repository {self.model_repository} does not exist; run `make build`")
         for name, port in (
@@ -179,22 +263,9 @@ class TritonServer:
                 )
         self.install = self.install or locate_triton()
         prepare_python_backend(self.install)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log_file:
-            log.info("starting %s (log: %s)", " ".join(self.command()), self.log_path)
-            self.process = subprocess.Popen(
-                self.command(),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                start_new_session=True,
-            )
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+
+    def _after_stop(self) -> None:
+        remove_shm_regions(self.shm_prefix)
 
     def is_ready(self) -> bool:
         try:
@@ -202,33 +273,6 @@ class TritonServer:
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise TritonError(
-                    f"tritonserver exited with code {self.process.returncode} during start-up; "
-                    f"last log lines:\n{tail(self.log_path)}"
-                )
-            if self.is_ready():
-                return
-            time.sleep(0.5)
-        raise TritonError(f"server not ready after {timeout:.0f}s; last log lines:\n{tail(self.log_path)}")
-
-    def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM the server (it unloads models and ends its stubs), then clean the group."""
-        if self.process is None:
-            return
-        stop_process_group(self.process.pid, self.process, timeout)
-        self.process = None
-        remove_shm_regions(self.shm_prefix)
-
-    def __enter__(self) -> TritonServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def stop_process_group(

@@ -17,13 +17,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 import typer
 
 from perf import OUT_DIR
 from serving.paths import REPO_ROOT
-from serving.triton import free_ports, port_is_free, stop_process_group, tail
+from serving.triton import ManagedServer, free_ports, port_is_free
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,12 @@ class BaselineError(RuntimeError):
 
 
 @dataclass
-class AzmlServer:
+class AzmlServer(ManagedServer):
     """``azmlinfsrv --entry_script SCRIPT --model_dir DIR --port PORT --worker_count N``."""
+
+    label = "azmlinfsrv"
+    error = BaselineError
+    cwd = REPO_ROOT
 
     entry_script: Path
     model_dir: Path | None = None
@@ -92,29 +96,13 @@ class AzmlServer:
         env.setdefault("AML_APP_INSIGHTS_ENABLED", "false")
         return env
 
-    def start(self, timeout: float = 600.0) -> AzmlServer:
-        if self.process is not None:
-            raise BaselineError("already started")
+    def _preflight(self) -> None:
         if not port_is_free(self.port):
             raise BaselineError(f"port {self.port} is in use")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as log_file:
-            log.info("starting %s (log: %s)", " ".join(self.command()), self.log_path)
-            self.process = subprocess.Popen(
-                self.command(),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                cwd=REPO_ROOT,
-                start_new_session=True,
-            )
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+
+    def start(self, timeout: float = 600.0) -> Self:
+        return super().start(timeout)
 
     def _ready_workers(self) -> int:
         try:
@@ -131,29 +119,9 @@ class AzmlServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise BaselineError(
-                    f"azmlinfsrv exited with code {self.process.returncode}; log:\n{tail(self.log_path)}"
-                )
-            if self._ready_workers() >= self.workers and self.is_healthy():
-                return
-            time.sleep(0.5)
-        raise BaselineError(f"azmlinfsrv not ready after {timeout:.0f}s; log:\n{tail(self.log_path)}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None:
-            return
-        stop_process_group(self.process.pid, self.process, timeout)
-        self.process = None
-
-    def __enter__(self) -> AzmlServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def is_ready(self) -> bool:
+        """Every worker has run ``init()`` and the server answers its health route."""
+        return self._ready_workers() >= self.workers and self.is_healthy()
 
 
 app = typer.Typer(add_completion=False, help=__doc__)
