@@ -134,32 +134,27 @@ def build_entities(settings: AmlSettings) -> dict[str, Any]:
         name=settings.endpoint, auth_mode="key", description="Triton FAQ and image ensembles"
     )
     k8s_endpoint = KubernetesOnlineEndpoint(
-        name=settings.k8s_endpoint, compute=settings.k8s_compute, auth_mode="key",
+        name=settings.k8s_endpoint,
+        compute=settings.k8s_compute,
+        auth_mode="key",
         description="Triton on the AKS cluster attached to the workspace",
     )
+    # the same Triton container on both computes; only the endpoint and instance type differ
+    custom: dict[str, Any] = {
+        "name": "triton-custom",
+        "model": repository_model(repo_rel),
+        "environment": environment(settings),
+        "environment_variables": container_env(folder),
+        "instance_count": settings.instance_count,
+        "liveness_probe": liveness,
+        "readiness_probe": readiness,
+        "request_settings": requests,
+    }
     managed_custom = ManagedOnlineDeployment(
-        name="triton-custom",
-        endpoint_name=settings.endpoint,
-        model=repository_model(repo_rel),
-        environment=environment(settings),
-        environment_variables=container_env(folder),
-        instance_type=settings.instance_type,
-        instance_count=settings.instance_count,
-        liveness_probe=liveness,
-        readiness_probe=readiness,
-        request_settings=requests,
+        endpoint_name=settings.endpoint, instance_type=settings.instance_type, **custom
     )
     k8s_custom = KubernetesOnlineDeployment(
-        name="triton-custom",
-        endpoint_name=settings.k8s_endpoint,
-        model=repository_model(repo_rel),
-        environment=environment(settings),
-        environment_variables=container_env(folder),
-        instance_type=settings.k8s_instance_type,
-        instance_count=settings.instance_count,
-        liveness_probe=liveness,
-        readiness_probe=readiness,
-        request_settings=requests,
+        endpoint_name=settings.k8s_endpoint, instance_type=settings.k8s_instance_type, **custom
     )
     nocode_model = Model(
         name="triton-scoring-native",
@@ -215,8 +210,11 @@ def native_subset(source: Path, dest: Path) -> list[str]:
     configs = {}
     for config_path in sorted(source.glob("*/config.pbtxt")):
         configs[config_path.parent.name] = text_format.Parse(config_path.read_text(), mc.ModelConfig())
-    keep = {name for name, c in configs.items() if c.backend in NATIVE_BACKENDS or c.platform in {
-        "onnxruntime_onnx", "tensorrt_plan"}}
+    keep = {
+        name
+        for name, c in configs.items()
+        if c.backend in NATIVE_BACKENDS or c.platform in {"onnxruntime_onnx", "tensorrt_plan"}
+    }
     changed = True
     while changed:  # ensembles whose steps are all kept
         changed = False
@@ -252,9 +250,14 @@ def dry_run_command(
 ) -> None:
     """Write the endpoint, model and deployment YAML (no Azure call)."""
     settings = AmlSettings(
-        endpoint=endpoint, k8s_endpoint=k8s_endpoint, image=image,
-        repository=repository.resolve(), native_repository=native_repository.resolve(),
-        instance_type=instance_type, k8s_compute=k8s_compute, k8s_instance_type=k8s_instance_type,
+        endpoint=endpoint,
+        k8s_endpoint=k8s_endpoint,
+        image=image,
+        repository=repository.resolve(),
+        native_repository=native_repository.resolve(),
+        instance_type=instance_type,
+        k8s_compute=k8s_compute,
+        k8s_instance_type=k8s_instance_type,
     )
     for path in dry_run(settings, out.resolve()):
         typer.echo(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
