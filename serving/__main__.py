@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -15,7 +14,14 @@ from typing import Annotated
 import typer
 
 from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
-from serving.triton import Ports, TritonError, TritonServer, remove_shm_regions, stop_process_group
+from serving.triton import (
+    Ports,
+    TritonError,
+    TritonServer,
+    pid_alive,
+    remove_shm_regions,
+    stop_process_group,
+)
 
 app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
 STATE_FILE = RUN_DIR / "triton.json"
@@ -26,14 +32,6 @@ def _read_state() -> dict | None:
         return json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @app.command()
@@ -50,7 +48,7 @@ def serve(
     """Start tritonserver on REPOSITORY and wait until every model is ready."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     state = _read_state()
-    if state and _pid_alive(state["pid"]):
+    if state and pid_alive(state["pid"]):
         raise typer.BadParameter(
             f"a server started here is already running (pid {state['pid']}); `make stop` first"
         )
@@ -87,7 +85,7 @@ def serve(
 def stop() -> None:
     """Stop the server started with ``serve --detach`` (and its Python-backend stubs)."""
     state = _read_state()
-    if not state or not _pid_alive(state["pid"]):
+    if not state or not pid_alive(state["pid"]):
         typer.echo("no server running")
         STATE_FILE.unlink(missing_ok=True)
         return

@@ -286,7 +286,7 @@ def stop_process_group(
         if process is not None:
             if process.poll() is not None:
                 break
-        elif not _alive(pid):
+        elif not pid_alive(pid):
             break
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -303,7 +303,8 @@ def remove_shm_regions(prefix: str, shm_dir: Path = Path("/dev/shm")) -> None:
             region.unlink()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
