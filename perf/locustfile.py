@@ -8,15 +8,19 @@ Run headless through :mod:`perf.locust_runner` (or by hand)::
 
 User classes (name one on the command line):
 
-* ``TritonFaqUser``: ``POST /v2/models/$PERF_MODEL/infer`` with one question (KServe v2 JSON);
-* ``TritonImageUser``: the same with one encoded image, in Triton's binary tensor extension
-  (JSON header + raw bytes: no base64 on the wire);
+* ``TritonFaqUser``: ``POST /v2/models/$PERF_MODEL/infer`` with one question, byte for byte
+  what ``tritonclient.http`` sends (Triton's binary tensor extension: a JSON header, then the
+  raw bytes; binary outputs), the way this project's own client calls the server;
+* ``TritonFaqJsonUser``: the same question as plain KServe v2 JSON in and out, as a client with
+  nothing but an HTTP library writes it;
+* ``TritonImageUser``: one encoded image in the binary extension (no base64 on the wire);
 * ``AzmlFaqUser``: ``POST /score`` with ``{"question": ...}`` (the original's client);
 * ``AzmlImageUser``: ``POST /score`` with ``{"image": "<base64>"}``.
 
 Every user is a closed loop with no think time, like one perf_analyzer concurrency slot. A
 response counts as a failure unless it is HTTP 200 with the expected fields, so an error
-page can never pass for throughput.
+page can never pass for throughput. No request asks for a compressed response
+(``perf.payloads.NO_COMPRESSION``).
 """
 
 from __future__ import annotations
@@ -81,12 +85,15 @@ class _LoadUser(FastHttpUser):
 class _TritonUser(_LoadUser):
     abstract = True
     expect = b'"outputs"'
+    wire = "binary"
 
     def path(self) -> str:
         return f"/v2/models/{triton_model(self.kind)}/infer"
 
     def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(f"triton-{self.kind}", lambda: triton_bodies(self.host, self.kind))
+        return _Shared.get(
+            f"triton-{self.kind}-{self.wire}", lambda: triton_bodies(self.host, self.kind, self.wire)
+        )
 
 
 class _AzmlUser(_LoadUser):
@@ -105,6 +112,15 @@ class TritonFaqUser(_TritonUser):
     @task
     def ask(self) -> None:
         self.post("triton faq")
+
+
+class TritonFaqJsonUser(_TritonUser):
+    kind = "faq"
+    wire = "json"
+
+    @task
+    def ask(self) -> None:
+        self.post("triton faq json")
 
 
 class TritonImageUser(_TritonUser):

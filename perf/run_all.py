@@ -75,6 +75,7 @@ class Plan:
     paired_batches: tuple[int, ...] = (4, 8)
     paired_concurrency: tuple[int, ...] = (8, 16)
     paired_seconds: float = 8.0
+    paired_window_requests: int = 48  # ~4 s per window: in-flight requests at the edges matter less
     pa_timeout_s: float = 240.0
     pairwise_options: dict[str, int] = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ class Plan:
             paired_batches=(4,),
             paired_concurrency=(8,),
             paired_seconds=3.0,
+            paired_window_requests=6,
             pa_timeout_s=120.0,
             # a small pairwise model: trains in seconds; its speed is NOT the original's
             pairwise_options={"max_features": 100, "max_iter": 10},
@@ -251,10 +253,16 @@ def run(
                 and url_given is None
             ):
                 _paired(runner, model, record.raw_network[model], specs, photos, url, pa_inputs["image"])
-            for users in plan.image_users if image else plan.faq_users:
+            user_runs = [
+                ("TritonImageUser" if image else "TritonFaqUser", "", users)
+                for users in (plan.image_users if image else plan.faq_users)
+            ]
+            if not image:  # the same questions as plain JSON, at the highest user count
+                user_runs.append(("TritonFaqJsonUser", "json", max(plan.faq_users)))
+            for user_class, label, users in user_runs:
                 runner.locust(
                     LocustRun(
-                        "TritonImageUser" if image else "TritonFaqUser",
+                        user_class,
                         http_url,
                         model,
                         "triton",
@@ -262,6 +270,7 @@ def run(
                         run_time_s=plan.locust_seconds,
                         workload=workload,
                         triton_model=model,
+                        label=label,
                         allow_remote=allow_remote,
                     )
                 )
@@ -292,9 +301,14 @@ def run(
     record.finished = _now()
     record.load_after = machine.load_average()
     record.notes.append(
-        "locust (one Python process, gevent) shares the 2 cores with the server under test; above a "
-        "few hundred requests/s it is the bottleneck, so Triton's locust figures are lower bounds. "
-        "perf_analyzer (C++) measures Triton's capacity; the baselines are far below locust's limit."
+        "locust (one Python process, gevent) shares the 2 cores with the server under test: at Triton's "
+        "rates it takes a quarter of the machine, so Triton's locust figures are lower bounds; "
+        "perf_analyzer (C++) measures Triton's capacity. The baselines are far below locust's limit. "
+        "Every locust request says `Accept-Encoding: identity`: locust's fast client asks for gzip by "
+        "default, Triton then compresses each answer (azmlinfsrv never does), which cost Triton about "
+        "a quarter of its locust throughput in earlier runs. `faq_match` users send what "
+        "`tritonclient.http` sends (binary tensors); the row labelled `json` sends the same questions "
+        "as plain KServe v2 JSON."
     )
     if record.machine.get("gpu", "none") == "none":
         record.notes.append(
@@ -410,7 +424,7 @@ def _paired(
             input_data=data,
             url=url,
             concurrency=plan.paired_concurrency,
-            measurement_request_count=plan.image_window_requests,
+            measurement_request_count=plan.paired_window_requests,
             stability_percentage=perf_analyzer.LENIENT_STABILITY,  # three windows, averaged
             max_trials=perf_analyzer.LENIENT_TRIALS,
             lenient_fallback=False,

@@ -73,7 +73,8 @@ def test_perf_analyzer_sends_real_questions(triton_server: TritonServer, tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("user", "model"), [("TritonImageUser", IMAGE_MODEL), ("TritonFaqUser", "faq_match")]
+    ("user", "model"),
+    [("TritonImageUser", IMAGE_MODEL), ("TritonFaqUser", "faq_match"), ("TritonFaqJsonUser", "faq_match")],
 )
 def test_locust_on_triton_gets_only_successes(
     triton_server: TritonServer, workload: Path, tmp_path: Path, user: str, model: str

@@ -86,6 +86,39 @@ def test_triton_binary_body_carries_raw_image_bytes() -> None:
     assert body[json_size + 4 :] == payload
 
 
+def _faq_workload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, questions: list[str]) -> None:
+    workload = tmp_path / "w.json"
+    workload.write_text(json.dumps({"questions": questions, "image_files": []}))
+    monkeypatch.setenv(payloads.WORKLOAD_ENV, str(workload))
+    config = {"max_batch_size": 64, "input": [{"name": "TEXT"}]}
+    monkeypatch.setattr(payloads, "model_config", lambda host, model: config)
+
+
+def test_triton_faq_bodies_are_what_tritonclient_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _faq_workload(tmp_path, monkeypatch, ["how do i clone an object?", "naïve question"])
+    bodies = payloads.triton_bodies("http://127.0.0.1:1", "faq")
+    assert len(bodies) == 2
+    body, headers = bodies[1]
+    json_size = int(headers["Inference-Header-Content-Length"])
+    header = json.loads(body[:json_size])
+    assert header["parameters"] == {"binary_data_output": True}
+    (tensor,) = header["inputs"]
+    assert tensor["name"] == "TEXT" and tensor["shape"] == [1, 1]
+    assert body[json_size + 4 :] == "naïve question".encode()
+    assert headers["Accept-Encoding"] == "identity"
+
+
+def test_triton_faq_json_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _faq_workload(tmp_path, monkeypatch, ["q1"])
+    ((body, headers),) = payloads.triton_bodies("http://127.0.0.1:1", "faq", wire="json")
+    assert json.loads(body)["inputs"][0]["data"] == ["q1"]
+    assert headers == {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+    with pytest.raises(ValueError, match="wire format"):
+        payloads.triton_bodies("http://127.0.0.1:1", "faq", wire="xml")
+
+
 def test_azml_bodies_from_workload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     image = tmp_path / "a.jpg"
     image.write_bytes(b"\xff\xd8\xff")
@@ -97,3 +130,4 @@ def test_azml_bodies_from_workload(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (img, headers) = payloads.azml_bodies("image")[0]
     assert json.loads(img) == {"image": "/9j/"}
     assert headers["Content-Type"] == "application/json"
+    assert headers["Accept-Encoding"] == "identity"
