@@ -239,38 +239,7 @@ def targets(record: RunRecord) -> list[Target]:
             )
         )
 
-    pairs = [
-        r
-        for r in ratios(record)
-        if r.model == "faq_match" and r.baseline == "faq_pairwise" and r.throughput_ratio is not None
-    ]
-    if pairs:
-        # against the strongest configuration of the baseline: the conservative figure
-        pair = min(pairs, key=lambda r: r.throughput_ratio or 0.0)
-        assert pair.triton and pair.base and pair.throughput_ratio is not None
-        measured = (
-            f"{pair.throughput_ratio:,.1f}× against its fastest configuration ({pair.config or 'default'}): "
-            f"{pair.triton.throughput:,.0f} vs {pair.base.throughput:,.1f} req/s"
-        )
-        if pair.capacity_ratio is not None and pair.triton_pa:
-            measured += (
-                f"; Triton's perf_analyzer peak {pair.triton_pa.throughput:,.0f} req/s is "
-                f"{pair.capacity_ratio:,.1f}×"
-            )
-        others = [r for r in pairs if r is not pair]
-        if others:
-            measured += "; other configurations: " + ", ".join(
-                f"{r.config or 'default'} {r.throughput_ratio:,.1f}×" for r in others
-            )
-        result.append(
-            Target(
-                f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a) (locust, same load, same run)",
-                measured,
-                pair.throughput_ratio >= FAQ_TARGET_RATIO,
-            )
-        )
-    else:
-        result.append(Target(f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a)", "not measured", None))
+    result += _ratio_targets(record)
 
     for ensemble, raw_model in record.raw_network.items():
         if ensemble not in IMAGE_TARGET_MODELS:
@@ -312,6 +281,50 @@ def targets(record: RunRecord) -> list[Target]:
         else:
             result.append(Target(name, "not measured", None))
     return result
+
+
+ORIGINAL_CONFIG = "default"
+"""The baseline deployment the original architecture runs: ``azmlinfsrv`` out of the box."""
+
+
+def _ratio_targets(record: RunRecord) -> list[Target]:
+    """The 20× target, read twice: against (a) deployed as the original deploys it (the target's
+    own words: "the original-style baseline"), and, stricter, against (a) tuned by us."""
+    pairs = {
+        r.config or ORIGINAL_CONFIG: r
+        for r in ratios(record)
+        if r.model == "faq_match" and r.baseline == "faq_pairwise" and r.throughput_ratio is not None
+    }
+    if not pairs:
+        return [Target(f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a)", "not measured", None)]
+    json_best = best(record.select(model="faq_match", server="triton", tool="locust", label="json"))
+    found = []
+    for config in sorted(pairs, key=lambda c: c != ORIGINAL_CONFIG):
+        pair = pairs[config]
+        assert pair.triton and pair.base and pair.throughput_ratio is not None
+        measured = (
+            f"**{pair.throughput_ratio:,.1f}×**: {pair.triton.throughput:,.0f} vs "
+            f"{pair.base.throughput:,.1f} req/s"
+        )
+        if json_best and json_best.failures == 0:
+            measured += f"; plain-JSON clients {json_best.throughput / pair.base.throughput:,.1f}×"
+        if pair.capacity_ratio is not None and pair.triton_pa:
+            measured += (
+                f"; Triton's perf_analyzer peak {pair.triton_pa.throughput:,.0f} req/s is "
+                f"{pair.capacity_ratio:,.1f}×"
+            )
+        if config == ORIGINAL_CONFIG:
+            name = (
+                f"`faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a) as the original deploys it "
+                "(`azmlinfsrv` defaults; locust, same load, same run)"
+            )
+        else:
+            name = (
+                f"stricter: `faq_match` ≥ {FAQ_TARGET_RATIO:.0f}× baseline (a) {config} by us "
+                "(one worker per core, one thread each)"
+            )
+        found.append(Target(name, measured, pair.throughput_ratio >= FAQ_TARGET_RATIO))
+    return found
 
 
 # ------------------------------------------------------------------ tables
@@ -444,8 +457,9 @@ def render_section(
         lines += [
             "",
             "The last-but-one column divides Triton's perf_analyzer peak (a C++ client) by the "
-            "baseline's locust figure: locust tops out at a few hundred requests/s on this machine, "
-            "so the same-tool ratio understates Triton; the baselines stay far below locust's limit.",
+            "baseline's locust figure: at Triton's rates locust takes about a quarter of the 2 cores "
+            "from the server, so the same-tool ratio understates Triton; the baselines stay far "
+            "below locust's limit.",
         ]
 
     pa_models = sorted({p.model for p in record.select(server="triton", tool="perf_analyzer", label="")})
@@ -502,9 +516,10 @@ def render_section(
             f"### `{ensemble}` against raw ONNX Runtime, interleaved",
             "",
             "Background load on this machine drifts by the minute, so the ensemble and the raw "
-            "network are measured back to back, round after round: in each round the raw loop "
-            "(best of the spec's sessions x threads and one all-core session, batch 4 and 8), "
-            "then perf_analyzer on the ensemble (concurrency 8 and 16, three windows each).",
+            "network are measured back to back, round after round: in each round the raw loop at "
+            "its best batch size and thread setting from the sweep above, then perf_analyzer on the "
+            "ensemble at its best concurrency from its sweep (three windows). One measurement per "
+            "side per round, so neither side gets the best of several noisy draws.",
             "",
         ]
         rows = [
