@@ -44,7 +44,7 @@ from perf.baseline.server import SCRIPTS, AzmlServer
 from perf.locust_runner import LocustError, LocustRun, check_target, run_locust
 from perf.perf_analyzer import PerfAnalyzerRun
 from perf.report import RunRecord
-from perf.results import LoadPoint, best, save_points
+from perf.results import LoadPoint, save_points
 
 log = logging.getLogger("perf.run_all")
 
@@ -72,7 +72,9 @@ class Plan:
     raw_batches: tuple[int, ...] = (1, 4, 8)
     raw_seconds: float = 12.0
     paired_rounds: int = 5  # interleaved ensemble / raw rounds for the 85% target
-    paired_seconds: float = 10.0
+    paired_batches: tuple[int, ...] = (4, 8)
+    paired_concurrency: tuple[int, ...] = (8, 16)
+    paired_seconds: float = 8.0
     paired_window_requests: int = 48  # ~4 s per window: in-flight requests at the edges matter less
     pa_timeout_s: float = 240.0
     pairwise_options: dict[str, int] = field(default_factory=dict)
@@ -93,6 +95,8 @@ class Plan:
             raw_batches=(1, 4),
             raw_seconds=3.0,
             paired_rounds=1,
+            paired_batches=(4,),
+            paired_concurrency=(8,),
             paired_seconds=3.0,
             paired_window_requests=6,
             pa_timeout_s=120.0,
@@ -406,65 +410,45 @@ def _paired(
     see different background load. Alternating short measurements of both lets every round's
     ratio see the same load, and the median of the rounds is the figure reported.
 
-    Each side is measured at its own best point from the sweeps just run: the raw network at
-    its best batch size and thread setting, the ensemble at its best concurrency. One draw per
-    side per round: taking the best of several noisy draws on one side only (say, four raw
-    settings against two concurrencies) would bias every round's ratio towards that side.
+    Every round measures every candidate of both sides: the raw network at each batch size in
+    both thread settings, the ensemble at each concurrency. The report then picks each side's
+    best candidate by its median over the rounds and divides those two, round by round
+    (:func:`perf.report.paired_rounds`): one number per side per round, never the best of
+    several noisy draws on one side only.
     """
     plan = runner.plan
-    raw_sweep = [
-        p
-        for p in runner.record.select(model=network, server="onnxruntime", tool="inprocess")
-        if not p.label.startswith(report.PAIRED)
-    ]
-    ens_sweep = runner.record.select(model=model, server="triton", tool="perf_analyzer", label="")
-    raw_best, ens_best = best(raw_sweep), best(ens_sweep)
-    if raw_best is None or ens_best is None:
-        log.warning("%s: no sweep to pair (raw %s, ensemble %s)", model, raw_best, ens_best)
-        return
-    setting = (
-        int(raw_best.extra["intra_op_threads"]),
-        int(raw_best.extra["inter_op_threads"]),
-        int(raw_best.extra["sessions"]),
-    )
     for index in range(plan.paired_rounds):
-        raw = _raw_ort(
-            network,
-            specs,
-            photos,
-            plan,
-            batches=(raw_best.concurrency,),
-            seconds=plan.paired_seconds,
-            settings=[setting],
-        )
+        raw = _raw_ort(network, specs, photos, plan, batches=plan.paired_batches, seconds=plan.paired_seconds)
         runner.add(
             [
                 dataclasses.replace(p, label=f"{report.PAIRED}; {p.label}", extra={**p.extra, "round": index})
                 for p in raw
             ]
         )
-        run = PerfAnalyzerRun(
-            model=model,
-            input_data=data,
-            url=url,
-            concurrency=(ens_best.concurrency,),
-            measurement_request_count=plan.paired_window_requests,
-            stability_percentage=perf_analyzer.LENIENT_STABILITY,  # three windows, averaged
-            max_trials=perf_analyzer.LENIENT_TRIALS,
-            lenient_fallback=False,
-            timeout_s=plan.pa_timeout_s,
-            label=f"paired_r{index}",
-        )
-        if index == 0:
-            runner.record.commands.append(
-                run.display_command(runner.out_dir)
-                + f"  # x{plan.paired_rounds}, each after raw ORT at batch {raw_best.concurrency} "
-                f"({raw_best.label.split(', ', 1)[-1]})"
+        for concurrency in plan.paired_concurrency:
+            run = PerfAnalyzerRun(
+                model=model,
+                input_data=data,
+                url=url,
+                concurrency=(concurrency,),
+                measurement_request_count=plan.paired_window_requests,
+                stability_percentage=perf_analyzer.LENIENT_STABILITY,  # three windows, averaged
+                max_trials=perf_analyzer.LENIENT_TRIALS,
+                lenient_fallback=False,
+                timeout_s=plan.pa_timeout_s,
+                label=f"paired_r{index}",
             )
-        found = perf_analyzer.run_sweep(run, runner.out_dir)
-        runner.add(
-            [dataclasses.replace(p, label=report.PAIRED, extra={**p.extra, "round": index}) for p in found]
-        )
+            if index == 0:
+                runner.record.commands.append(
+                    run.display_command(runner.out_dir) + f"  # x{plan.paired_rounds}, interleaved"
+                )
+            found = perf_analyzer.run_sweep(run, runner.out_dir)
+            runner.add(
+                [
+                    dataclasses.replace(p, label=report.PAIRED, extra={**p.extra, "round": index})
+                    for p in found
+                ]
+            )
 
 
 def _raw_ort(
@@ -474,7 +458,6 @@ def _raw_ort(
     plan: Plan,
     batches: tuple[int, ...] | None = None,
     seconds: float | None = None,
-    settings: list[tuple[int, int, int]] | None = None,
 ) -> list[LoadPoint]:
     """Raw ONNX Runtime on the ensemble's own ONNX file, with real preprocessed photos.
 
@@ -494,11 +477,10 @@ def _raw_ort(
     inputs = None
     if recipe is not None:
         inputs = np.stack([preprocess_bytes(p.read_bytes(), recipe) for p in photos])
-    if settings is None:  # (intra-op threads, inter-op threads, sessions at once)
-        cores = os.cpu_count() or 1
-        settings = [(spec.ort.intra_op_threads, spec.ort.inter_op_threads, spec.instances.cpu)]
-        if (cores, 1, 1) not in settings:
-            settings.append((cores, 1, 1))
+    cores = os.cpu_count() or 1
+    settings = [(spec.ort.intra_op_threads, spec.ort.inter_op_threads, spec.instances.cpu)]
+    if (cores, 1, 1) not in settings:
+        settings.append((cores, 1, 1))
     points: list[LoadPoint] = []
     for intra, inter, sessions in settings:
         points += ort_raw.measure(

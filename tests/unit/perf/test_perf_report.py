@@ -215,6 +215,7 @@ def test_interleaved_rounds_decide_the_image_target() -> None:
     )
     rounds = report.paired_rounds(record, "resnet152_pytorch", "resnet152_pytorch_network")
     assert [round(r.fraction, 2) for r in rounds] == [0.9, 0.8, 0.95]
+    assert {(r.ensemble.concurrency, r.raw.concurrency) for r in rounds} == {(16, 8)}
     target = report.targets(record)[-1]
     assert target.met is True and target.measured.startswith(
         "90%, median of 3 interleaved rounds (90%, 80%, 95%)"
@@ -228,3 +229,29 @@ def test_interleaved_rounds_decide_the_image_target() -> None:
     # the paired points stay out of the sweep and raw tables
     assert "| 8 | 9.00 | 900.0 |" in text and "| 8 | 8.10 |" not in text and "| 16 | 9.50 |" not in text
     assert "| `resnet152_pytorch_network` | x | 8 | 12.00 |" in text
+
+
+def test_paired_candidates_are_chosen_by_median_not_by_a_lucky_draw() -> None:
+    """A candidate that wins one round by luck does not become the yardstick of every round."""
+    points = []
+    # raw: batch 8 is lucky once (15) but usually 9; batch 4 is steadily 10
+    for index, (b4, b8, ens) in enumerate(((10.0, 15.0, 9.0), (10.0, 9.0, 9.0), (10.0, 9.0, 9.0))):
+        for batch, rps in ((4, b4), (8, b8)):
+            points.append(
+                LoadPoint(
+                    "net",
+                    "onnxruntime",
+                    "inprocess",
+                    batch,
+                    rps,
+                    1.0,
+                    1.0,
+                    label=f"paired; batch {batch}, 2 session(s) x 1/1 threads",
+                    extra={"round": index},
+                )
+            )
+        points.append(pa("ens", 8, ens, 1.0, 2.0, label="paired", extra={"round": index}))
+    record = RunRecord(started="now", points=points)
+    rounds = report.paired_rounds(record, "ens", "net")
+    assert [r.raw.concurrency for r in rounds] == [4, 4, 4]
+    assert [round(r.fraction, 2) for r in rounds] == [0.9, 0.9, 0.9]

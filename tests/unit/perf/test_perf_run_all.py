@@ -47,44 +47,38 @@ def test_runner_notes_and_skips_a_remote_locust_target(tmp_path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_paired_rounds_measure_each_side_once_at_its_best_point(tmp_path, monkeypatch) -> None:
+
+def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch) -> None:
     import dataclasses
     from pathlib import Path
 
-    from perf.report import PAIRED, RunRecord, paired_rounds
+    from perf.report import PAIRED, RunRecord
     from perf.results import LoadPoint
 
-    def raw(batch: int, rps: float, sessions: int, intra: int) -> LoadPoint:
-        extra = {"sessions": sessions, "intra_op_threads": intra, "inter_op_threads": 1}
-        label = f"batch {batch}, {sessions} session(s) x {intra}/1 threads"
-        return LoadPoint("net", "onnxruntime", "inprocess", batch, rps, 1.0, 2.0, label=label, extra=extra)
-
     record = RunRecord(started="now")
-    record.points = [
-        raw(1, 9.0, 2, 1),
-        raw(4, 12.0, 2, 1),  # the raw network's best: batch 4, 2 sessions x 1 thread
-        raw(8, 11.0, 1, 2),
-        LoadPoint("ens", "triton", "perf_analyzer", 8, 9.5, 1.0, 2.0),
-        LoadPoint("ens", "triton", "perf_analyzer", 16, 10.5, 1.0, 2.0),  # the ensemble's best
-    ]
-    plan = dataclasses.replace(run_all.Plan.quick(), paired_rounds=3)
+    plan = dataclasses.replace(
+        run_all.Plan.quick(), paired_rounds=3, paired_batches=(4, 8), paired_concurrency=(8, 16)
+    )
     runner = run_all.Runner(record, plan, tmp_path)
     raw_calls, pa_calls = [], []
 
-    def fake_raw(network, specs, photos, plan, batches=None, seconds=None, settings=None):
-        raw_calls.append((network, batches, settings))
-        return [raw(batches[0], 11.0, settings[0][2], settings[0][0])]
+    def fake_raw(network, specs, photos, plan, batches=None, seconds=None):
+        raw_calls.append((network, batches))
+        return [
+            LoadPoint(network, "onnxruntime", "inprocess", b, 10.0, 1.0, 2.0, label=f"batch {b}")
+            for b in batches
+        ]
 
     def fake_sweep(run, out_dir: Path):
         pa_calls.append(run.concurrency)
-        return [LoadPoint("ens", "triton", "perf_analyzer", run.concurrency[0], 10.0, 1.0, 2.0)]
+        return [LoadPoint("ens", "triton", "perf_analyzer", run.concurrency[0], 9.0, 1.0, 2.0)]
 
     monkeypatch.setattr(run_all, "_raw_ort", fake_raw)
     monkeypatch.setattr(run_all.perf_analyzer, "run_sweep", fake_sweep)
     run_all._paired(runner, "ens", "net", {}, [], "localhost:1", tmp_path / "in.json")
 
-    assert raw_calls == [("net", (4,), [(1, 1, 2)])] * 3
-    assert pa_calls == [(16,)] * 3
-    rounds = paired_rounds(record, "ens", "net")
-    assert [r.index for r in rounds] == [0, 1, 2]
-    assert all(r.raw.label.startswith(PAIRED) and abs(r.fraction - 10.0 / 11.0) < 1e-9 for r in rounds)
+    assert raw_calls == [("net", (4, 8))] * 3
+    assert pa_calls == [(8,), (16,)] * 3
+    rounds = sorted({int(p.extra["round"]) for p in record.points})
+    assert rounds == [0, 1, 2] and len(record.points) == 3 * (2 + 2)
+    assert all(p.label.startswith(PAIRED) for p in record.points)
