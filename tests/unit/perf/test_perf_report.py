@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,7 @@ def test_interleaved_rounds_decide_the_image_target() -> None:
     assert target.met is True and target.measured.startswith(
         "90%, median of 3 interleaved rounds (90%, 80%, 95%)"
     )
+    assert target.measured.endswith("the two sweeps alone, minutes apart: 75%")
     text = report.render_section(record)
     assert "### `resnet152_pytorch` against raw ONNX Runtime, interleaved" in text
     assert (
@@ -255,3 +257,8 @@ def test_paired_candidates_are_chosen_by_median_not_by_a_lucky_draw() -> None:
     rounds = report.paired_rounds(record, "ens", "net")
     assert [r.raw.concurrency for r in rounds] == [4, 4, 4]
     assert [round(r.fraction, 2) for r in rounds] == [0.9, 0.9, 0.9]
+    candidates = report.paired_candidates(record, "ens", "net")
+    assert ("raw", "batch 8, 2 session(s) x 1/1 threads", [15.0, 9.0, 9.0]) in candidates
+    assert ("ensemble", "concurrency 8", [9.0, 9.0, 9.0]) in candidates
+    text = report.render_section(dataclasses.replace(record, raw_network={"ens": "net"}))
+    assert "| raw | batch 8, 2 session(s) x 1/1 threads | 15.00 / 9.00 / 9.00 | 9.00 |" in text
