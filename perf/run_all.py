@@ -76,6 +76,8 @@ class Plan:
     paired_concurrency: tuple[int, ...] = (8, 16)
     paired_seconds: float = 8.0
     paired_window_requests: int = 48  # ~4 s per window: in-flight requests at the edges matter less
+    faq_paired_rounds: int = 3  # interleaved Triton / baseline (a) locust rounds for the 20x target
+    faq_paired_seconds: int = 15
     pa_timeout_s: float = 240.0
     pairwise_options: dict[str, int] = field(default_factory=dict)
 
@@ -99,6 +101,8 @@ class Plan:
             paired_concurrency=(8,),
             paired_seconds=3.0,
             paired_window_requests=6,
+            faq_paired_rounds=1,
+            faq_paired_seconds=4,
             pa_timeout_s=120.0,
             # a small pairwise model: trains in seconds; its speed is NOT the original's
             pairwise_options={"max_features": 100, "max_iter": 10},
@@ -274,6 +278,8 @@ def run(
                         allow_remote=allow_remote,
                     )
                 )
+        if "faq_match" in models and "faq_pairwise" in model_dirs and url_given is None:
+            _paired_faq(runner, http_url, model_dirs["faq_pairwise"], wl, workload)
     finally:
         if server is not None:
             server.stop()
@@ -399,6 +405,75 @@ def _measure_baseline(
             )
     finally:
         azml.stop()
+
+
+def _paired_faq(
+    runner: Runner, triton_url: str, model_dir: Path, wl: dict, workload: Path
+) -> None:
+    """``faq_match`` and baseline (a) in each deployment, measured in alternation.
+
+    The 20x target divides two throughputs that the main sequence measures a quarter of an
+    hour apart, and this host's speed drifts by ±15% in that time. Here every deployment of
+    (a) is up next to Triton (idle servers cost memory, not CPU) and locust visits them in
+    turn, ``plan.faq_paired_rounds`` times, in alternating order; the report divides the two
+    figures of each round and judges the median.
+    """
+    plan, record = runner.plan, runner.record
+    up: list[tuple[str, AzmlServer]] = []
+    try:
+        for config in baseline_configs(image=False):
+            azml = AzmlServer(
+                SCRIPTS["faq_pairwise"],
+                model_dir,
+                workers=config.workers,
+                env=config.env,
+                log_path=runner.out_dir / f"azml_faq_pairwise_{config.label}_paired.log",
+            )
+            try:
+                azml.start()
+            except Exception as exc:  # the sequential measurement still stands without it
+                record.notes.append(f"paired rounds: baseline (a) {config.label} did not start: {exc}")
+                continue
+            up.append((config.label, azml))
+            payloads.warm_up(f"{azml.url}/score", payloads.azml_bodies("faq", wl), 50)
+        if not up:
+            return
+        for index in range(plan.faq_paired_rounds):
+            runs = [
+                LocustRun(
+                    "TritonFaqUser",
+                    triton_url,
+                    "faq_match",
+                    "triton",
+                    users=max(plan.faq_users),
+                    run_time_s=plan.faq_paired_seconds,
+                    workload=workload,
+                    triton_model="faq_match",
+                    label=report.PAIRED,
+                )
+            ] + [
+                LocustRun(
+                    "AzmlFaqUser",
+                    azml.url,
+                    "faq_pairwise",
+                    "azmlinfsrv",
+                    users=max(plan.faq_baseline_users),
+                    run_time_s=plan.faq_paired_seconds,
+                    workload=workload,
+                    label=f"{report.PAIRED}-{label}",
+                )
+                for label, azml in up
+            ]
+            for run in runs if index % 2 == 0 else runs[::-1]:
+                if index == 0:
+                    note = f"  # x{plan.faq_paired_rounds}, interleaved"
+                    record.commands.append(run.display_command() + note)
+                point = run_locust(run, runner.out_dir / "paired_faq" / f"r{index}")
+                if point is not None:
+                    runner.add(dataclasses.replace(point, extra={**point.extra, "round": index}))
+    finally:
+        for _, azml in up:
+            azml.stop()
 
 
 def _paired(

@@ -262,3 +262,34 @@ def test_paired_candidates_are_chosen_by_median_not_by_a_lucky_draw() -> None:
     assert ("ensemble", "concurrency 8", [9.0, 9.0, 9.0]) in candidates
     text = report.render_section(dataclasses.replace(record, raw_network={"ens": "net"}))
     assert "| raw | batch 8, 2 session(s) x 1/1 threads | 15.00 / 9.00 / 9.00 | 9.00 |" in text
+
+
+def test_faq_ratio_is_judged_on_interleaved_rounds_when_there_are_some(record: RunRecord) -> None:
+    for index, (triton, default, tuned) in enumerate(
+        ((700.0, 20.0, 40.0), (500.0, 25.0, 45.0), (650.0, 26.0, 50.0))
+    ):
+        extra = {"round": index}
+        record.points += [
+            dataclasses.replace(
+                loc("faq_match", "triton", 32, triton, 20.0, 40.0, label="paired"), extra=extra
+            ),
+            dataclasses.replace(
+                loc("faq_pairwise", "azmlinfsrv", 4, default, 150.0, 200.0, label="paired-default"),
+                extra=extra,
+            ),
+            dataclasses.replace(
+                loc("faq_pairwise", "azmlinfsrv", 4, tuned, 90.0, 120.0, label="paired-tuned"), extra=extra
+            ),
+        ]
+    _, original, stricter, _ = report.targets(record)
+    # rounds: 35x, 20x, 25x -> median 25x; the sequential runs (600 vs 24) also 25x
+    assert original.met is True
+    assert original.measured.startswith("**25.0×**, median of 3 interleaved rounds (35.0×, 20.0×, 25.0×)")
+    assert "the sequential runs: 25.0× (600 vs 24.0 req/s)" in original.measured
+    assert stricter.met is False and stricter.measured.startswith("**13.0×**, median of 3")
+    # the paired points stay out of the sequential ratios, the locust table and the plots' series
+    assert {r.config for r in report.ratios(record) if r.baseline == "faq_pairwise"} == {"default", "tuned"}
+    text = report.render_section(record)
+    assert "### `faq_match` against baseline (a), interleaved" in text
+    assert "| 2 | 500.0 | 25.00 | **20.0×** | 45.00 | **11.1×** |" in text
+    assert "paired-default" not in text

@@ -47,7 +47,6 @@ def test_runner_notes_and_skips_a_remote_locust_target(tmp_path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-
 def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch) -> None:
     import dataclasses
     from pathlib import Path
@@ -82,3 +81,44 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
     rounds = sorted({int(p.extra["round"]) for p in record.points})
     assert rounds == [0, 1, 2] and len(record.points) == 3 * (2 + 2)
     assert all(p.label.startswith(PAIRED) for p in record.points)
+
+
+def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
+    import dataclasses
+
+    from perf.report import RunRecord
+    from perf.results import LoadPoint
+
+    started, stopped, visits = [], [], []
+
+    class FakeAzml:
+        def __init__(self, script, model_dir, workers, env, log_path) -> None:
+            self.workers = workers
+            self.url = f"http://127.0.0.1:{5000 + workers}"
+
+        def start(self) -> None:
+            started.append(self.workers)
+
+        def stop(self) -> None:
+            stopped.append(self.workers)
+
+    def fake_locust(run, out_dir):
+        visits.append((run.server, run.label, run.users))
+        return LoadPoint(
+            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label
+        )
+
+    monkeypatch.setattr(run_all, "AzmlServer", FakeAzml)
+    monkeypatch.setattr(run_all, "run_locust", fake_locust)
+    monkeypatch.setattr(run_all.payloads, "warm_up", lambda url, bodies, count: count)
+    monkeypatch.setattr(run_all.payloads, "azml_bodies", lambda kind, wl: [])
+    monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
+    record = RunRecord(started="now")
+    plan = dataclasses.replace(run_all.Plan(), faq_paired_rounds=2)
+    runner = run_all.Runner(record, plan, tmp_path)
+    run_all._paired_faq(runner, "http://127.0.0.1:8000", tmp_path, {}, tmp_path / "w.json")
+
+    assert started == [1, 2] and sorted(stopped) == [1, 2]  # default (1 worker) and tuned (2)
+    first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
+    assert visits == first + first[::-1]
+    assert [int(p.extra["round"]) for p in record.points] == [0, 0, 0, 1, 1, 1]
