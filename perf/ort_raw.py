@@ -91,11 +91,6 @@ def measure(
             avg_ms=float(ms.mean()),
             requests=len(latencies),
             label=f"batch {batch}, {len(sess_list)} session(s) x {threads}",
-            extra={
-                "sessions": len(sess_list),
-                "intra_op_threads": intra_op_threads,
-                "inter_op_threads": inter_op_threads,
-            },
         )
         log.info("raw ORT %s %s: %.2f items/s", model, point.label, point.throughput)
         points.append(point)

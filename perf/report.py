@@ -169,8 +169,6 @@ def ratios(record: RunRecord) -> list[Ratio]:
     return found
 
 
-
-
 @dataclass(frozen=True)
 class PairedRound:
     """One round of the interleaved measurement: the ensemble's best and raw ORT's best."""
@@ -539,8 +537,17 @@ def render_section(
             "from the server, so the same-tool ratio understates Triton; the baselines stay far "
             "below locust's limit.",
         ]
-    configs = [c for c in ("default", "tuned") if faq_paired_rounds(record, c)]
-    if configs:
+    paired_configs = {
+        p.label.removeprefix(f"{PAIRED}-")
+        for p in record.select(model="faq_pairwise", server="azmlinfsrv", tool="locust")
+        if p.label.startswith(f"{PAIRED}-")
+    }
+    faq_rounds = {
+        c: rounds
+        for c in sorted(paired_configs, key=lambda c: (c != ORIGINAL_CONFIG, c))
+        if (rounds := faq_paired_rounds(record, c))
+    }
+    if faq_rounds:
         lines += [
             "",
             "### `faq_match` against baseline (a), interleaved",
@@ -551,12 +558,12 @@ def render_section(
             "",
         ]
         by_round: dict[int, list[str]] = {}
-        for config in configs:
-            for index, t, b in faq_paired_rounds(record, config):
+        for rounds in faq_rounds.values():
+            for index, t, b in rounds:
                 row = by_round.setdefault(index, [str(index + 1), _fmt(t.throughput)])
                 row += [_fmt(b.throughput, 2), f"**{t.throughput / b.throughput:,.1f}×**"]
         header = ["round", "Triton req/s"]
-        for config in configs:
+        for config in faq_rounds:
             header += [f"(a) {config} req/s", f"Triton / (a) {config}"]
         lines += _table(header, [by_round[i] for i in sorted(by_round) if len(by_round[i]) == len(header)])
 

@@ -358,6 +358,42 @@ def baseline_configs(image: bool, cores: int | None = None) -> list[BaselineConf
     return configs
 
 
+def _start_baseline(
+    runner: Runner,
+    name: str,
+    config: BaselineConfig,
+    model_dir: Path | None,
+    image: bool,
+    wl: dict,
+    paired: bool = False,
+) -> AzmlServer | None:
+    """``azmlinfsrv`` serving baseline ``name`` in ``config``, started and warmed up; None (with a
+    note) if it did not start: one broken baseline must not lose the rest of the run."""
+    suffix = "_paired" if paired else ""
+    azml = AzmlServer(
+        SCRIPTS[name],
+        model_dir,
+        workers=config.workers,
+        env=config.env,
+        log_path=runner.out_dir / f"azml_{name}_{config.label}{suffix}.log",
+    )
+    log.info("starting azmlinfsrv for %s (%s)", name, config.label)
+    try:
+        azml.start()
+    except Exception as exc:
+        where = " for the paired rounds" if paired else ""
+        runner.record.notes.append(f"baseline {name} ({config.label}) did not start{where}: {exc}")
+        return None
+    try:
+        kind = "image" if image else "faq"
+        warmed = payloads.warm_up(f"{azml.url}/score", payloads.azml_bodies(kind, wl), 4 if image else 50)
+        log.info("%s: %d warm-up requests answered", name, warmed)
+    except BaseException:
+        azml.stop()
+        raise
+    return azml
+
+
 def _measure_baseline(
     runner: Runner,
     name: str,
@@ -368,18 +404,8 @@ def _measure_baseline(
     workload: Path,
 ) -> None:
     record, plan = runner.record, runner.plan
-    azml = AzmlServer(
-        SCRIPTS[name],
-        model_dir,
-        workers=config.workers,
-        env=config.env,
-        log_path=runner.out_dir / f"azml_{name}_{config.label}.log",
-    )
-    log.info("starting azmlinfsrv for %s (%s)", name, config.label)
-    try:
-        azml.start()
-    except Exception as exc:  # one broken baseline must not lose the rest of the run
-        record.notes.append(f"baseline {name} ({config.label}) did not start: {exc}")
+    azml = _start_baseline(runner, name, config, model_dir, image, wl)
+    if azml is None:
         return
     env = " ".join(f"{k}={v}" for k, v in config.env.items())
     record.commands.append(f"{env + ' ' if env else ''}{azml.display_command()}")
@@ -387,9 +413,6 @@ def _measure_baseline(
         f"{config.description}; sync gunicorn workers, loopback"
     )
     try:
-        kind = "image" if image else "faq"
-        warmed = payloads.warm_up(f"{azml.url}/score", payloads.azml_bodies(kind, wl), 4 if image else 50)
-        log.info("%s: %d warm-up requests answered", name, warmed)
         for users in plan.image_baseline_users if image else plan.faq_baseline_users:
             runner.locust(
                 LocustRun(
@@ -422,20 +445,9 @@ def _paired_faq(
     up: list[tuple[str, AzmlServer]] = []
     try:
         for config in baseline_configs(image=False):
-            azml = AzmlServer(
-                SCRIPTS["faq_pairwise"],
-                model_dir,
-                workers=config.workers,
-                env=config.env,
-                log_path=runner.out_dir / f"azml_faq_pairwise_{config.label}_paired.log",
-            )
-            try:
-                azml.start()
-            except Exception as exc:  # the sequential measurement still stands without it
-                record.notes.append(f"paired rounds: baseline (a) {config.label} did not start: {exc}")
-                continue
-            up.append((config.label, azml))
-            payloads.warm_up(f"{azml.url}/score", payloads.azml_bodies("faq", wl), 50)
+            azml = _start_baseline(runner, "faq_pairwise", config, model_dir, False, wl, paired=True)
+            if azml is not None:  # without it, the sequential measurement still stands
+                up.append((config.label, azml))
         if not up:
             return
         for index in range(plan.faq_paired_rounds):
@@ -500,30 +512,26 @@ def _paired(
                 for p in raw
             ]
         )
-        for concurrency in plan.paired_concurrency:
-            run = PerfAnalyzerRun(
-                model=model,
-                input_data=data,
-                url=url,
-                concurrency=(concurrency,),
-                measurement_request_count=plan.paired_window_requests,
-                stability_percentage=perf_analyzer.LENIENT_STABILITY,  # three windows, averaged
-                max_trials=perf_analyzer.LENIENT_TRIALS,
-                lenient_fallback=False,
-                timeout_s=plan.pa_timeout_s,
-                label=f"paired_r{index}",
+        run = PerfAnalyzerRun(
+            model=model,
+            input_data=data,
+            url=url,
+            concurrency=plan.paired_concurrency,
+            measurement_request_count=plan.paired_window_requests,
+            stability_percentage=perf_analyzer.LENIENT_STABILITY,  # three windows, averaged
+            max_trials=perf_analyzer.LENIENT_TRIALS,
+            lenient_fallback=False,
+            timeout_s=plan.pa_timeout_s,
+            label=f"paired_r{index}",
+        )
+        if index == 0:
+            runner.record.commands.append(
+                run.display_command(runner.out_dir) + f"  # x{plan.paired_rounds}, interleaved"
             )
-            if index == 0:
-                runner.record.commands.append(
-                    run.display_command(runner.out_dir) + f"  # x{plan.paired_rounds}, interleaved"
-                )
-            found = perf_analyzer.run_sweep(run, runner.out_dir)
-            runner.add(
-                [
-                    dataclasses.replace(p, label=report.PAIRED, extra={**p.extra, "round": index})
-                    for p in found
-                ]
-            )
+        found = perf_analyzer.run_sweep(run, runner.out_dir)  # one perf_analyzer run per level
+        runner.add(
+            [dataclasses.replace(p, label=report.PAIRED, extra={**p.extra, "round": index}) for p in found]
+        )
 
 
 def _raw_ort(

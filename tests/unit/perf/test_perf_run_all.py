@@ -70,14 +70,14 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
 
     def fake_sweep(run, out_dir: Path):
         pa_calls.append(run.concurrency)
-        return [LoadPoint("ens", "triton", "perf_analyzer", run.concurrency[0], 9.0, 1.0, 2.0)]
+        return [LoadPoint("ens", "triton", "perf_analyzer", c, 9.0, 1.0, 2.0) for c in run.concurrency]
 
     monkeypatch.setattr(run_all, "_raw_ort", fake_raw)
     monkeypatch.setattr(run_all.perf_analyzer, "run_sweep", fake_sweep)
     run_all._paired(runner, "ens", "net", {}, [], "localhost:1", tmp_path / "in.json")
 
     assert raw_calls == [("net", (4, 8))] * 3
-    assert pa_calls == [(8,), (16,)] * 3
+    assert pa_calls == [(8, 16)] * 3  # run_sweep measures each level on its own
     rounds = sorted({int(p.extra["round"]) for p in record.points})
     assert rounds == [0, 1, 2] and len(record.points) == 3 * (2 + 2)
     assert all(p.label.startswith(PAIRED) for p in record.points)
