@@ -3,6 +3,10 @@
 The FAQ table (``faq_id``, ``question``, ``answer`` in probability-column order) ships in the
 version folder next to this file, written by ``export.faq_onnx`` together with the ONNX model,
 so the two always agree. ``TOP_K`` comes from the config (set once in ``faq.specs``).
+
+The ranking and the table lookups run once over the whole dynamic batch, not once per request:
+in a Python step the per-request cost is what limits throughput (docs/faq.md, "Where the time
+goes"), so only the response objects are built per request.
 """
 
 from __future__ import annotations
@@ -35,26 +39,35 @@ class TritonPythonModel:
             )
 
     def execute(self, requests: list) -> list:
-        responses = []
-        for request in requests:
-            probabilities = pb_utils.get_input_tensor_by_name(request, "PROBABILITIES").as_numpy()
-            if probabilities.shape[-1] != len(self.faq_ids):
-                error = pb_utils.TritonError(
-                    f"classifier gave {probabilities.shape[-1]} scores for "
-                    f"{len(self.faq_ids)} originals: model and FAQ table disagree"
-                )
-                responses.append(pb_utils.InferenceResponse(error=error))
+        inputs = [pb_utils.get_input_tensor_by_name(r, "PROBABILITIES").as_numpy() for r in requests]
+        responses: list = [None] * len(requests)
+        ranked = []  # indices of the requests whose scores fit the table
+        for index, probabilities in enumerate(inputs):
+            if probabilities.ndim == 2 and probabilities.shape[1] == len(self.faq_ids):
+                ranked.append(index)
                 continue
-            best = top_k(probabilities, self.k)
-            scores = np.take_along_axis(probabilities, best, axis=1).astype(np.float32)
-            responses.append(
-                pb_utils.InferenceResponse(
-                    output_tensors=[
-                        pb_utils.Tensor("FAQ_ID", self.faq_ids[best]),
-                        pb_utils.Tensor("SCORE", scores),
-                        pb_utils.Tensor("FAQ_QUESTION", self.questions[best]),
-                        pb_utils.Tensor("FAQ_ANSWER", self.answers[best]),
-                    ]
-                )
+            error = pb_utils.TritonError(
+                f"classifier gave {probabilities.shape[-1]} scores for "
+                f"{len(self.faq_ids)} originals: model and FAQ table disagree"
+            )
+            responses[index] = pb_utils.InferenceResponse(error=error)
+        if not ranked:
+            return responses
+        merged = np.concatenate([inputs[i] for i in ranked]) if len(ranked) > 1 else inputs[ranked[0]]
+        best = top_k(merged, self.k)
+        scores = np.take_along_axis(merged, best, axis=1).astype(np.float32, copy=False)
+        columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best])
+        start = 0
+        for index in ranked:
+            rows = slice(start, start + inputs[index].shape[0])
+            start = rows.stop
+            faq_id, score, question, answer = (c[rows] for c in columns)
+            responses[index] = pb_utils.InferenceResponse(
+                output_tensors=[
+                    pb_utils.Tensor("FAQ_ID", faq_id),
+                    pb_utils.Tensor("SCORE", score),
+                    pb_utils.Tensor("FAQ_QUESTION", question),
+                    pb_utils.Tensor("FAQ_ANSWER", answer),
+                ]
             )
         return responses

@@ -27,24 +27,23 @@ class InputError(ValueError):
 
 def clean_request(texts: np.ndarray, max_bytes: int) -> np.ndarray:
     """Validate and clean one request's ``[n, 1]`` array of bytes; raise :class:`InputError`."""
-    cleaned = np.empty(texts.shape, dtype=object)
-    for index, raw in np.ndenumerate(texts):
-        where = f"TEXT[{index[0]}]"
+    cleaned = []
+    for row, raw in enumerate(texts.ravel().tolist()):  # dims [1]: element i is row i
         if isinstance(raw, str):  # defensive: the backend hands TYPE_STRING over as bytes
             raw = raw.encode("utf-8")
         if len(raw) > max_bytes:
-            raise InputError(f"{where} is {len(raw)} bytes long; the limit is {max_bytes} bytes")
+            raise InputError(f"TEXT[{row}] is {len(raw)} bytes long; the limit is {max_bytes} bytes")
         try:
             text = raw.decode("utf-8", errors="strict")
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"{where} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                f"TEXT[{row}] is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
             ) from None
         clean = clean_text(text)
         if not clean:
-            raise InputError(f"{where} is empty after cleaning; send a question with some words")
-        cleaned[index] = clean.encode("utf-8")
-    return cleaned
+            raise InputError(f"TEXT[{row}] is empty after cleaning; send a question with some words")
+        cleaned.append(clean.encode("utf-8"))
+    return np.array(cleaned, dtype=object).reshape(texts.shape)
 
 
 class TritonPythonModel:

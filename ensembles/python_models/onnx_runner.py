@@ -41,9 +41,11 @@ class TritonPythonModel:
             for r in requests
         ]
         try:
-            arrays = [[_as_ort_input(a) for a in request_arrays] for request_arrays in arrays]
             if self.batched:  # one session run for the whole dynamic batch
-                feed = {n: np.concatenate([a[i] for a in arrays]) for i, n in enumerate(self.input_names)}
+                feed = {
+                    name: _as_ort_input(_merge([a[i] for a in arrays]))
+                    for i, name in enumerate(self.input_names)
+                }
                 merged = self.session.run(self.output_names, feed)
                 outputs, start = [], 0
                 for request_arrays in arrays:
@@ -52,8 +54,11 @@ class TritonPythonModel:
                     start += size
             else:
                 outputs = [
-                    self.session.run(self.output_names, dict(zip(self.input_names, a, strict=True)))
-                    for a in arrays
+                    self.session.run(
+                        self.output_names,
+                        {n: _as_ort_input(a) for n, a in zip(self.input_names, request_arrays, strict=True)},
+                    )
+                    for request_arrays in arrays
                 ]
         except Exception as exc:  # one bad batch must not take the model down
             error = pb_utils.TritonError(f"ONNX Runtime failed: {exc}")
@@ -69,10 +74,15 @@ class TritonPythonModel:
         ]
 
 
+def _merge(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
 def _as_ort_input(array: np.ndarray) -> np.ndarray:
     """TYPE_STRING tensors arrive as ``bytes`` objects; ONNX Runtime would ``str()`` them into
-    ``"b'...'"``, so string models (the FAQ TF-IDF) must get decoded ``str`` instead."""
-    if array.dtype != np.object_:
+    ``"b'...'"``, so string models (the FAQ TF-IDF) must get decoded ``str`` instead. Decoded
+    once per dynamic batch, after merging, with a plain loop (``np.vectorize`` costs more)."""
+    if array.dtype != np.object_ or not array.size:
         return array
-    decode = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])
-    return decode(array) if array.size else array
+    decoded = [v.decode("utf-8") if isinstance(v, bytes) else v for v in array.ravel().tolist()]
+    return np.array(decoded, dtype=object).reshape(array.shape)

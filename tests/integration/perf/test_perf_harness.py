@@ -94,6 +94,19 @@ def test_locust_on_triton_gets_only_successes(
     assert point.requests and point.requests > 0 and point.failures == 0
 
 
+def test_locust_counts_error_answers_as_failures(
+    triton_server: TritonServer, workload: Path, tmp_path: Path
+) -> None:
+    """Triton has no ``/score``: every answer is a 404, and none may count as throughput."""
+    url = f"http://127.0.0.1:{triton_server.ports.http}"
+    run = LocustRun("AzmlFaqUser", url, "faq_match", "triton", users=2, run_time_s=3, workload=workload)
+    point = run_locust(run, tmp_path)
+    assert point is not None and point.requests and point.requests > 0
+    assert point.failures == point.requests
+    failures = (tmp_path / f"{run.stem}_failures.csv").read_text()
+    assert "HTTP 404" in failures
+
+
 @pytest.fixture(scope="module")
 def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ds = load_dataset()

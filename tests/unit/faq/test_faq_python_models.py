@@ -174,6 +174,27 @@ def test_postprocess_refuses_probabilities_that_do_not_fit_the_table(postprocess
     assert response.error is not None and "disagree" in response.error.message
 
 
+def test_postprocess_ranks_a_dynamic_batch_like_each_request_alone(postprocess) -> None:
+    """The batch is ranked in one go; each request still gets exactly its own rows back."""
+    rng = np.random.default_rng(7)
+    requests = [
+        _Request(PROBABILITIES=rng.random((1, 6), dtype=np.float32)),
+        _Request(PROBABILITIES=rng.random((3, 6), dtype=np.float32)),
+        _Request(PROBABILITIES=np.ones((1, 5), np.float32)),  # does not fit the table
+        _Request(PROBABILITIES=rng.random((2, 6), dtype=np.float32)),
+    ]
+    together = postprocess.execute(requests)
+    assert together[2].error is not None and "disagree" in together[2].error.message
+    for request, response in zip(requests, together, strict=True):
+        if response.error is not None:
+            continue
+        (alone,) = postprocess.execute([request])
+        assert response.outputs.keys() == alone.outputs.keys()
+        for name, value in alone.outputs.items():
+            np.testing.assert_array_equal(response.outputs[name], value)
+        assert len(response.outputs["FAQ_ID"]) == len(request.tensors["PROBABILITIES"])
+
+
 def test_onnx_runner_scores_bytes_like_scikit_learn(pb_utils: types.ModuleType, tmp_path: Path) -> None:
     """The CPU runner gets TYPE_STRING as ``bytes``; it must not score their ``str()`` repr."""
     import onnx
