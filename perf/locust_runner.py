@@ -15,11 +15,11 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from perf import PERF_DIR
+from perf import PERF_DIR, machine
 from perf.results import LoadPoint
 from serving.paths import REPO_ROOT
 
@@ -123,6 +123,7 @@ def run_locust(run: LocustRun, out_dir: Path) -> LoadPoint | None:
     stats.unlink(missing_ok=True)
     cmd = run.command(prefix)
     log.info("locust: %s", shlex.join(cmd))
+    cpu_before = machine.cpu_times()
     try:
         proc = subprocess.run(
             cmd,
@@ -145,6 +146,9 @@ def run_locust(run: LocustRun, out_dir: Path) -> LoadPoint | None:
     point = parse_stats_csv(stats, model=run.model, server=run.server, users=run.users, label=run.label)
     if point is None or point.requests == 0:
         log.warning("locust %s: no requests completed; see %s.log", run.stem, prefix)
+    steal = machine.steal_share(cpu_before, machine.cpu_times())
+    if point is not None and steal is not None:
+        point = replace(point, extra={**point.extra, "steal": round(steal, 4)})
     return point
 
 

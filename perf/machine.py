@@ -70,3 +70,27 @@ def describe() -> dict[str, object]:
         "gpu": "none",
         "versions": versions(),
     }
+
+
+def cpu_times() -> tuple[int, ...] | None:
+    """The machine's cumulative CPU time counters (``/proc/stat``, first line), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            return tuple(int(v) for v in fh.readline().split()[1:])
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> float | None:
+    """Share of the CPU time between two :func:`cpu_times` that the hypervisor gave to other
+    guests ("steal"), or None where the kernel does not report it.
+
+    On this shared VM steal swings from a tenth to more than half of the machine within
+    minutes, and throughput follows it (docs/perf.md, "Reading the numbers"); two measurements
+    only compare if they lost about the same share.
+    """
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8])  # user..steal; guest time is already counted in user
+    return spent[7] / total if total > 0 else None

@@ -291,5 +291,45 @@ def test_faq_ratio_is_judged_on_interleaved_rounds_when_there_are_some(record: R
     assert {r.config for r in report.ratios(record) if r.baseline == "faq_pairwise"} == {"default", "tuned"}
     text = report.render_section(record)
     assert "### `faq_match` against baseline (a), interleaved" in text
-    assert "| 2 | 500.0 | 25.00 | **20.0×** | 45.00 | **11.1×** |" in text
+    assert "| 2 | 500.0 | n/a | 25.00 | n/a | **20.0×** | 45.00 | n/a | **11.1×** |" in text
     assert "paired-default" not in text
+
+
+def test_unsteady_faq_rounds_are_shown_but_not_counted(record: RunRecord) -> None:
+    """A round whose two visits lost very different shares of the CPU to steal compares two
+    different machines: it is printed, marked, and left out of the median."""
+    rounds = (  # (Triton req/s, steal), ((a) default req/s, steal)
+        ((700.0, 0.20), (35.0, 0.22)),  # 20x, steady
+        ((300.0, 0.55), (2.0, 0.15)),  # 150x, Triton's visit lost far more: unsteady
+        ((660.0, 0.18), (30.0, 0.25)),  # 22x, steady (7 points apart)
+    )
+    for index, ((triton, t_steal), (default, d_steal)) in enumerate(rounds):
+        record.points += [
+            dataclasses.replace(
+                loc("faq_match", "triton", 32, triton, 20.0, 40.0, label="paired"),
+                extra={"round": index, "steal": t_steal},
+            ),
+            dataclasses.replace(
+                loc("faq_pairwise", "azmlinfsrv", 4, default, 150.0, 200.0, label="paired-default"),
+                extra={"round": index, "steal": d_steal},
+            ),
+        ]
+    assert [i for i, _, _ in report.steady_faq_rounds(record, "default")] == [0, 2]
+    original = report.targets(record)[1]
+    assert original.measured.startswith(
+        "**21.0×**, median of 2 interleaved rounds (20.0×, 22.0×), 1 unsteady round(s) not counted"
+    )
+    assert original.met is True
+    text = report.render_section(record)
+    assert "| 2 | 300.0 | 55% | 2.00 | 15% | 150.0× (unsteady) |" in text
+    assert "| 1 | 700.0 | 20% | 35.00 | 22% | **20.0×** |" in text
+
+
+def test_steal_share_reads_the_steal_column() -> None:
+    from perf import machine
+
+    before = (100, 0, 50, 800, 0, 0, 0, 50, 0, 0)
+    after = (300, 0, 100, 1000, 0, 0, 0, 150, 0, 0)  # 200 user + 50 sys + 200 idle + 100 steal
+    assert machine.steal_share(before, after) == pytest.approx(100 / 550)
+    assert machine.steal_share(None, after) is None
+    assert machine.steal_share(after, after) is None

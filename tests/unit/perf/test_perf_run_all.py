@@ -83,7 +83,9 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
     assert all(p.label.startswith(PAIRED) for p in record.points)
 
 
-def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
+def _paired_faq(tmp_path, monkeypatch, steal=None, **plan_fields):
+    """Run ``run_all._paired_faq`` against fake servers; ``steal(visit_index, run)`` gives each
+    visit's steal share (None: not reported)."""
     import dataclasses
 
     from perf.report import RunRecord
@@ -103,9 +105,19 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
             stopped.append(self.workers)
 
     def fake_locust(run, out_dir):
+        share = steal(len(visits), run) if steal else None
         visits.append((run.server, run.label, run.users))
         return LoadPoint(
-            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label
+            run.model,
+            run.server,
+            "locust",
+            run.users,
+            100.0,
+            1.0,
+            2.0,
+            requests=10,
+            label=run.label,
+            extra={} if share is None else {"steal": share},
         )
 
     monkeypatch.setattr(run_all, "AzmlServer", FakeAzml)
@@ -114,11 +126,37 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
     monkeypatch.setattr(run_all.payloads, "azml_bodies", lambda kind, wl: [])
     monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
     record = RunRecord(started="now")
-    plan = dataclasses.replace(run_all.Plan(), faq_paired_rounds=2)
+    plan = dataclasses.replace(run_all.Plan(), **plan_fields)
     runner = run_all.Runner(record, plan, tmp_path)
     run_all._paired_faq(runner, "http://127.0.0.1:8000", tmp_path, {}, tmp_path / "w.json")
+    return record, visits, started, stopped
+
+
+def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
+    record, visits, started, stopped = _paired_faq(tmp_path, monkeypatch, faq_paired_rounds=2)
 
     assert started == [1, 2] and sorted(stopped) == [1, 2]  # default (1 worker) and tuned (2)
     first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
     assert visits == first + first[::-1]
     assert [int(p.extra["round"]) for p in record.points] == [0, 0, 0, 1, 1, 1]
+
+
+def test_paired_faq_adds_rounds_to_replace_unsteady_ones(tmp_path, monkeypatch) -> None:
+    def steal(visit: int, run) -> float:
+        return 0.6 if visit == 0 else 0.2  # the first visit (Triton, round 0) lost far more CPU
+
+    record, visits, _, _ = _paired_faq(
+        tmp_path, monkeypatch, steal, faq_paired_rounds=2, faq_paired_max_rounds=5
+    )
+    assert sorted({int(p.extra["round"]) for p in record.points}) == [0, 1, 2]  # one round added
+    assert len(visits) == 9
+
+
+def test_paired_faq_stops_at_the_most_rounds_allowed(tmp_path, monkeypatch) -> None:
+    def steal(visit: int, run) -> float:
+        return 0.6 if run.server == "triton" else 0.1  # never steady
+
+    record, _, _, _ = _paired_faq(
+        tmp_path, monkeypatch, steal, faq_paired_rounds=2, faq_paired_max_rounds=4
+    )
+    assert sorted({int(p.extra["round"]) for p in record.points}) == [0, 1, 2, 3]
