@@ -53,7 +53,7 @@ class TritonPythonModel:
             responses[index] = pb_utils.InferenceResponse(error=error)
         if not ranked:
             return responses
-        merged = np.concatenate([inputs[i] for i in ranked]) if len(ranked) > 1 else inputs[ranked[0]]
+        merged = np.concatenate([inputs[i] for i in ranked])  # a copy, never a view of shared memory
         best = top_k(merged, self.k)
         scores = np.take_along_axis(merged, best, axis=1).astype(np.float32, copy=False)
         columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best])
