@@ -42,11 +42,6 @@ IMAGE_TARGET_FRACTION = 0.85
 IMAGE_TARGET_MODELS = ("resnet152_pytorch",)  # "the ResNet-152 ensemble" of the targets
 PAIRED = "paired"  # label (prefix) of the interleaved measurements
 TUNE = "tune:"  # label prefix of the tuning variants
-STEAL_SPREAD = 0.10
-"""An interleaved FAQ round counts only if its two visits lost shares of the CPU to the
-hypervisor ("steal", ``perf.machine.steal_share``) at most this far apart: on this VM steal
-moves from 10% to over 50% within minutes, and a round measured across such a swing compares
-two different machines."""
 
 
 @dataclass
@@ -253,17 +248,6 @@ def faq_paired_rounds(record: RunRecord, config: str) -> list[tuple[int, LoadPoi
     return [(i, triton[i], base[i]) for i in sorted(set(triton) & set(base))]
 
 
-def steady(*points: LoadPoint) -> bool:
-    """Whether ``points`` lost about the same share of the CPU to steal (:data:`STEAL_SPREAD`);
-    points without the figure (older runs, kernels without it) are taken as steady."""
-    shares = [p.extra["steal"] for p in points if "steal" in p.extra]
-    return len(shares) < 2 or max(shares) - min(shares) <= STEAL_SPREAD
-
-
-def steady_faq_rounds(record: RunRecord, config: str) -> list[tuple[int, LoadPoint, LoadPoint]]:
-    """The rounds of :func:`faq_paired_rounds` that the target counts: the steady ones."""
-    return [r for r in faq_paired_rounds(record, config) if steady(r[1], r[2])]
-
 
 @dataclass(frozen=True)
 class Target:
@@ -385,25 +369,20 @@ def _ratio_targets(record: RunRecord) -> list[Target]:
         pair = pairs[config]
         assert pair.triton and pair.base and pair.throughput_ratio is not None
         rounds = faq_paired_rounds(record, config)
-        counted = steady_faq_rounds(record, config)
         ratio = pair.throughput_ratio
         measured = (
             f"**{pair.throughput_ratio:,.1f}×**: {pair.triton.throughput:,.0f} vs "
             f"{pair.base.throughput:,.1f} req/s"
         )
-        if counted:
-            fractions = [t.throughput / b.throughput for _, t, b in counted]
+        if rounds:
+            fractions = [t.throughput / b.throughput for _, t, b in rounds]
             ratio = statistics.median(fractions)
-            dropped = len(rounds) - len(counted)
             measured = (
-                f"**{ratio:,.1f}×**, median of {len(counted)} interleaved rounds "
-                f"({', '.join(f'{f:,.1f}×' for f in fractions)})"
-                + (f", {dropped} unsteady round(s) not counted" if dropped else "")
-                + f"; the sequential runs: {pair.throughput_ratio:,.1f}× "
-                f"({pair.triton.throughput:,.0f} vs {pair.base.throughput:,.1f} req/s)"
+                f"**{ratio:,.1f}×**, median of {len(rounds)} interleaved rounds "
+                f"({', '.join(f'{f:,.1f}×' for f in fractions)}); the sequential runs: "
+                f"{pair.throughput_ratio:,.1f}× ({pair.triton.throughput:,.0f} vs "
+                f"{pair.base.throughput:,.1f} req/s)"
             )
-        elif rounds:
-            measured += f" (sequential; none of the {len(rounds)} interleaved rounds was steady)"
         if json_best and json_best.failures == 0:
             measured += f"; plain-JSON clients {json_best.throughput / pair.base.throughput:,.1f}×"
         if pair.capacity_ratio is not None and pair.triton_pa:
@@ -580,19 +559,18 @@ def render_section(
             "",
             "Triton and every deployment of (a) up at once, locust visiting them in turn, round "
             "after round (order reversed every other round), so each round's ratio sees one "
-            "background load; the targets above judge the median of the steady rounds. Steal is "
-            "the share of the machine's CPU time the hypervisor gave to other guests during a "
-            f"visit; a ratio whose two visits' steal differs by more than {STEAL_SPREAD:.0%} "
-            "points is unsteady and not counted, and the run adds rounds to replace it.",
+            "background load; the targets above judge the median of all rounds. Steal is the "
+            "share of the machine's CPU time the hypervisor gave to other guests during a visit "
+            "(`/proc/stat`); it is shown, not used to drop rounds: it grows with the guest's own "
+            "load, so Triton's visits lose more than the baselines' and a filter on it would "
+            "pick rounds.",
             "",
         ]
         by_round: dict[int, list[str]] = {}
         for rounds in faq_rounds.values():
             for index, t, b in rounds:
                 row = by_round.setdefault(index, [str(index + 1), _fmt(t.throughput), _steal(t)])
-                ratio = f"{t.throughput / b.throughput:,.1f}×"
-                ratio = f"**{ratio}**" if steady(t, b) else f"{ratio} (unsteady)"
-                row += [_fmt(b.throughput, 2), _steal(b), ratio]
+                row += [_fmt(b.throughput, 2), _steal(b), f"**{t.throughput / b.throughput:,.1f}×**"]
         header = ["round", "Triton req/s", "steal"]
         for config in faq_rounds:
             header += [f"(a) {config} req/s", "steal", f"Triton / (a) {config}"]

@@ -76,8 +76,7 @@ class Plan:
     paired_concurrency: tuple[int, ...] = (8, 16)
     paired_seconds: float = 8.0
     paired_window_requests: int = 48  # ~4 s per window: in-flight requests at the edges matter less
-    faq_paired_rounds: int = 3  # interleaved Triton / baseline (a) locust rounds for the 20x target
-    faq_paired_max_rounds: int = 6  # rounds run at most, replacing unsteady ones (report.steady)
+    faq_paired_rounds: int = 5  # interleaved Triton / baseline (a) locust rounds for the 20x target
     faq_paired_seconds: int = 15
     pa_timeout_s: float = 240.0
     pairwise_options: dict[str, int] = field(default_factory=dict)
@@ -103,7 +102,6 @@ class Plan:
             paired_seconds=3.0,
             paired_window_requests=6,
             faq_paired_rounds=1,
-            faq_paired_max_rounds=1,
             faq_paired_seconds=4,
             pa_timeout_s=120.0,
             # a small pairwise model: trains in seconds; its speed is NOT the original's
@@ -444,9 +442,7 @@ def _paired_faq(
     hour apart, and this host's speed drifts by ±15% in that time. Here every deployment of
     (a) is up next to Triton (idle servers cost memory, not CPU) and locust visits them in
     turn, ``plan.faq_paired_rounds`` times, in alternating order; the report divides the two
-    figures of each round and judges the median. A round whose visits lost very different
-    shares of the CPU to the hypervisor does not count (``report.steady``), so rounds are added,
-    up to ``plan.faq_paired_max_rounds``, until every deployment has enough steady ones.
+    figures of each round and judges the median.
     """
     plan, record = runner.plan, runner.record
     up: list[tuple[str, AzmlServer]] = []
@@ -457,11 +453,7 @@ def _paired_faq(
                 up.append((config.label, azml))
         if not up:
             return
-        for index in range(max(plan.faq_paired_rounds, plan.faq_paired_max_rounds)):
-            if index >= plan.faq_paired_rounds and all(
-                len(report.steady_faq_rounds(record, label)) >= plan.faq_paired_rounds for label, _ in up
-            ):
-                break
+        for index in range(plan.faq_paired_rounds):
             runs = [
                 LocustRun(
                     "TritonFaqUser",
@@ -489,10 +481,7 @@ def _paired_faq(
             ]
             for run in runs if index % 2 == 0 else runs[::-1]:
                 if index == 0:
-                    note = (
-                        f"  # x{plan.faq_paired_rounds} steady rounds (at most "
-                        f"{plan.faq_paired_max_rounds}), interleaved"
-                    )
+                    note = f"  # x{plan.faq_paired_rounds}, interleaved"
                     record.commands.append(run.display_command() + note)
                 point = run_locust(run, runner.out_dir / "paired_faq" / f"r{index}")
                 if point is not None:

@@ -83,9 +83,8 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
     assert all(p.label.startswith(PAIRED) for p in record.points)
 
 
-def _paired_faq(tmp_path, monkeypatch, steal=None, **plan_fields):
-    """Run ``run_all._paired_faq`` against fake servers; ``steal(visit_index, run)`` gives each
-    visit's steal share (None: not reported)."""
+def _paired_faq(tmp_path, monkeypatch, **plan_fields):
+    """Run ``run_all._paired_faq`` against fake servers and a fake locust."""
     import dataclasses
 
     from perf.report import RunRecord
@@ -105,19 +104,9 @@ def _paired_faq(tmp_path, monkeypatch, steal=None, **plan_fields):
             stopped.append(self.workers)
 
     def fake_locust(run, out_dir):
-        share = steal(len(visits), run) if steal else None
         visits.append((run.server, run.label, run.users))
         return LoadPoint(
-            run.model,
-            run.server,
-            "locust",
-            run.users,
-            100.0,
-            1.0,
-            2.0,
-            requests=10,
-            label=run.label,
-            extra={} if share is None else {"steal": share},
+            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label
         )
 
     monkeypatch.setattr(run_all, "AzmlServer", FakeAzml)
@@ -139,24 +128,3 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
     first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
     assert visits == first + first[::-1]
     assert [int(p.extra["round"]) for p in record.points] == [0, 0, 0, 1, 1, 1]
-
-
-def test_paired_faq_adds_rounds_to_replace_unsteady_ones(tmp_path, monkeypatch) -> None:
-    def steal(visit: int, run) -> float:
-        return 0.6 if visit == 0 else 0.2  # the first visit (Triton, round 0) lost far more CPU
-
-    record, visits, _, _ = _paired_faq(
-        tmp_path, monkeypatch, steal, faq_paired_rounds=2, faq_paired_max_rounds=5
-    )
-    assert sorted({int(p.extra["round"]) for p in record.points}) == [0, 1, 2]  # one round added
-    assert len(visits) == 9
-
-
-def test_paired_faq_stops_at_the_most_rounds_allowed(tmp_path, monkeypatch) -> None:
-    def steal(visit: int, run) -> float:
-        return 0.6 if run.server == "triton" else 0.1  # never steady
-
-    record, _, _, _ = _paired_faq(
-        tmp_path, monkeypatch, steal, faq_paired_rounds=2, faq_paired_max_rounds=4
-    )
-    assert sorted({int(p.extra["round"]) for p in record.points}) == [0, 1, 2, 3]
