@@ -86,8 +86,9 @@ def steal_share(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -
     guests ("steal"), or None where the kernel does not report it.
 
     On this shared VM steal swings from a tenth to more than half of the machine within
-    minutes, and throughput follows it (docs/perf.md, "Reading the numbers"); two measurements
-    only compare if they lost about the same share.
+    minutes, and throughput follows it (docs/perf.md, "Reading the numbers"), so the report
+    prints it next to the figures. It also grows with the guest's own load, which is why it is
+    shown rather than used to pick or drop measurements.
     """
     if before is None or after is None or len(before) < 8 or len(after) < 8:
         return None

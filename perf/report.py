@@ -248,7 +248,6 @@ def faq_paired_rounds(record: RunRecord, config: str) -> list[tuple[int, LoadPoi
     return [(i, triton[i], base[i]) for i in sorted(set(triton) & set(base))]
 
 
-
 @dataclass(frozen=True)
 class Target:
     name: str

@@ -83,8 +83,7 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
     assert all(p.label.startswith(PAIRED) for p in record.points)
 
 
-def _paired_faq(tmp_path, monkeypatch, **plan_fields):
-    """Run ``run_all._paired_faq`` against fake servers and a fake locust."""
+def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
     import dataclasses
 
     from perf.report import RunRecord
@@ -115,14 +114,9 @@ def _paired_faq(tmp_path, monkeypatch, **plan_fields):
     monkeypatch.setattr(run_all.payloads, "azml_bodies", lambda kind, wl: [])
     monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
     record = RunRecord(started="now")
-    plan = dataclasses.replace(run_all.Plan(), **plan_fields)
+    plan = dataclasses.replace(run_all.Plan(), faq_paired_rounds=2)
     runner = run_all.Runner(record, plan, tmp_path)
     run_all._paired_faq(runner, "http://127.0.0.1:8000", tmp_path, {}, tmp_path / "w.json")
-    return record, visits, started, stopped
-
-
-def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
-    record, visits, started, stopped = _paired_faq(tmp_path, monkeypatch, faq_paired_rounds=2)
 
     assert started == [1, 2] and sorted(stopped) == [1, 2]  # default (1 worker) and tuned (2)
     first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
