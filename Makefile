@@ -17,8 +17,8 @@ setup: ## install everything (Debian packages, .venv, .venv-tf, Azurite); idempo
 
 demo: setup build ## main job: set up, build the repository, start Triton, answer real requests
 	$(MAKE) --no-print-directory serve
-	$(PY) -m faq.client "$(Q)"
-	$(PY) -m faq.client "why does 0.1 + 0.2 not equal 0.3 in js"
+	$(PY) -m faq.client --url localhost:$(HTTP_PORT) "$(Q)"
+	$(PY) -m faq.client --url localhost:$(HTTP_PORT) "why does 0.1 + 0.2 not equal 0.3 in js"
 	$(PY) -m imaging.client --model efficientnet_lite0 --url localhost:$(HTTP_PORT) --samples
 	@echo "Triton keeps running on localhost:$(HTTP_PORT) (HTTP), $(GRPC_PORT) (gRPC), $(METRICS_PORT) (metrics); 'make stop' stops it."
 
@@ -41,7 +41,7 @@ status: ## list the models of the running server and their state
 	$(PY) -m serving status
 
 ask: ## ask the FAQ model a question: make ask Q="how to clone an object"
-	$(PY) -m faq.client "$(Q)"
+	$(PY) -m faq.client --url localhost:$(HTTP_PORT) "$(Q)"
 
 test: ## set up, then run the whole test suite (what CI runs)
 	bash scripts/test.sh
