@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +47,7 @@ from perf.locust_runner import LocustError, LocustRun, check_target, run_locust
 from perf.perf_analyzer import PerfAnalyzerRun
 from perf.report import RunRecord
 from perf.results import LoadPoint, save_points
+from serving.triton import TritonServer, crash_lines, describe_exit
 
 log = logging.getLogger("perf.run_all")
 
@@ -113,17 +116,68 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _read_from(path: Path, offset: int) -> str:
+    """What a log gained after ``offset`` (the server appends every start to one file)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 class Runner:
     def __init__(self, record: RunRecord, plan: Plan, out_dir: Path) -> None:
         self.record = record
         self.plan = plan
         self.out_dir = out_dir
+        self.server: TritonServer | None = None  # the Triton this run started, if any
+        self.url = ""
 
     def add(self, points: list[LoadPoint] | LoadPoint | None) -> None:
         if points is None:
             return
         self.record.points.extend(points if isinstance(points, list) else [points])
         save_points(self.record.points, self.out_dir / "points.jsonl")  # survive an interruption
+
+    def stage(self, name: str, measure: Callable[[str], object], attempts: int = 2) -> None:
+        """Run one measurement against Triton; if Triton died during it, restart it and measure again.
+
+        On this shared VM a host stall of a second or more makes the Python backend judge a busy
+        stub "not healthy", and its restart of the stub has crashed ``tritonserver`` (SIGSEGV,
+        then ``boost::interprocess::lock_exception``). Without this, every later stage of a
+        half-hour run would measure a dead server. The points of a failed attempt are dropped
+        (they measured a dying server) and the report's notes say what happened.
+        """
+        for attempt in range(1, attempts + 1):
+            mark = len(self.record.points)
+            log_at = _size(self.server.log_path) if self.server else 0
+            measure(self.url)
+            code = self.server.exit_code() if self.server else None
+            if code is None or self.server is None:
+                return
+            del self.record.points[mark:]
+            save_points(self.record.points, self.out_dir / "points.jsonl")
+            why = "; ".join(crash_lines(_read_from(self.server.log_path, log_at))) or "no message in its log"
+            note = (
+                f"Triton died during {name} at {_now()} ({describe_exit(code)}: {why}); "
+                "the figures of that attempt were dropped"
+            )
+            retry = attempt < attempts
+            if retry:
+                note += "; Triton was restarted and the stage measured again."
+            else:
+                note += "; the stage has no figures. Triton was restarted for the stages after it."
+            log.warning(note)
+            self.record.notes.append(note)
+            self.server.restart(timeout=900)
+            self.url = self.server.http_url
+            if not retry:
+                return
 
     def perf_analyzer(self, model: str, url: str, data: Path, image: bool, label: str = "") -> None:
         plan = self.plan
@@ -237,11 +291,15 @@ def run(
             f"Triton at {url_given} was not started by this run: the served settings listed below are "
             "the local specs, and the raw ONNX Runtime loop (local CPU) is skipped."
         )
-    http_url = url if "://" in url else f"http://{url}"
+    runner.server, runner.url = server, url
     try:
         for model in models:
             image = model in images
-            runner.perf_analyzer(model, url, pa_inputs["image" if image else "faq"], image)
+            data = pa_inputs["image" if image else "faq"]
+            runner.stage(
+                f"the perf_analyzer sweep of `{model}`",
+                functools.partial(runner.perf_analyzer, model, data=data, image=image),
+            )
             if image and model in record.raw_network and url_given is None:
                 raw_points = _raw_ort(record.raw_network[model], specs, photos, plan)
                 runner.add(raw_points)
@@ -256,7 +314,12 @@ def run(
                 and model in record.raw_network
                 and url_given is None
             ):
-                _paired(runner, model, record.raw_network[model], specs, photos, url, pa_inputs["image"])
+                runner.stage(
+                    f"the interleaved `{model}` / raw ONNX Runtime rounds",
+                    functools.partial(
+                        _paired, runner, model, record.raw_network[model], specs, photos, data=data
+                    ),
+                )
             user_runs = [
                 ("TritonImageUser" if image else "TritonFaqUser", "", users)
                 for users in (plan.image_users if image else plan.faq_users)
@@ -264,25 +327,20 @@ def run(
             if not image:  # the same questions as plain JSON, at the highest user count
                 user_runs.append(("TritonFaqJsonUser", "json", max(plan.faq_users)))
             for user_class, label, users in user_runs:
-                runner.locust(
-                    LocustRun(
-                        user_class,
-                        http_url,
-                        model,
-                        "triton",
-                        users=users,
-                        run_time_s=plan.locust_seconds,
-                        workload=workload,
-                        triton_model=model,
-                        label=label,
-                        allow_remote=allow_remote,
-                    )
+                runner.stage(
+                    f"locust {user_class} on `{model}` with {users} users",
+                    functools.partial(
+                        _triton_locust, runner, user_class, model, users, workload, label, allow_remote
+                    ),
                 )
         if "faq_match" in models and "faq_pairwise" in model_dirs and url_given is None:
-            _paired_faq(runner, http_url, model_dirs["faq_pairwise"], wl, workload)
+            runner.stage(
+                "the interleaved `faq_match` / baseline (a) rounds",
+                lambda u: _paired_faq(runner, _http(u), model_dirs["faq_pairwise"], wl, workload),
+            )
     finally:
-        if server is not None:
-            server.stop()
+        if runner.server is not None:
+            runner.server.stop()
 
     # ---------------------------------------------------------------- baselines
     for name in wanted_baselines:
@@ -312,7 +370,7 @@ def run(
         "perf_analyzer (C++) measures Triton's capacity. The baselines are far below locust's limit. "
         "Each user sends through its own geventhttpclient connection and reports to locust's "
         "statistics itself, which costs locust about half the CPU per request of `FastHttpUser`'s "
-        "session (docs/perf.md, \"The load generator\"). "
+        'session (docs/perf.md, "The load generator"). '
         "Every locust request says `Accept-Encoding: identity`: locust's fast client asks for gzip by "
         "default, Triton then compresses each answer (azmlinfsrv never does), which cost Triton about "
         "a quarter of its locust throughput in earlier runs. `faq_match` users send what "
@@ -433,9 +491,37 @@ def _measure_baseline(
         azml.stop()
 
 
-def _paired_faq(
-    runner: Runner, triton_url: str, model_dir: Path, wl: dict, workload: Path
+def _http(url: str) -> str:
+    return url if "://" in url else f"http://{url}"
+
+
+def _triton_locust(
+    runner: Runner,
+    user_class: str,
+    model: str,
+    users: int,
+    workload: Path,
+    label: str,
+    allow_remote: bool,
+    url: str,
 ) -> None:
+    runner.locust(
+        LocustRun(
+            user_class,
+            _http(url),
+            model,
+            "triton",
+            users=users,
+            run_time_s=runner.plan.locust_seconds,
+            workload=workload,
+            triton_model=model,
+            label=label,
+            allow_remote=allow_remote,
+        )
+    )
+
+
+def _paired_faq(runner: Runner, triton_url: str, model_dir: Path, wl: dict, workload: Path) -> None:
     """``faq_match`` and baseline (a) in each deployment, measured in alternation.
 
     The 20x target divides two throughputs that the main sequence measures a quarter of an
@@ -492,7 +578,7 @@ def _paired_faq(
 
 
 def _paired(
-    runner: Runner, model: str, network: str, specs: dict, photos: list[Path], url: str, data: Path
+    runner: Runner, model: str, network: str, specs: dict, photos: list[Path], url: str, *, data: Path
 ) -> None:
     """The ensemble and its raw network measured back to back, ``plan.paired_rounds`` times.
 

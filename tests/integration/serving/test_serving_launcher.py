@@ -116,3 +116,29 @@ def test_stop_leaves_no_stub_processes(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(stub, 0)
     assert not server.is_ready()
+
+
+def test_crash_is_reported_and_restart_serves_on_fresh_ports(tmp_path: Path) -> None:
+    """What the benchmark does when Triton dies mid-run: read why from the log, start again."""
+    import signal
+
+    repo = tmp_path / "repo"
+    write_model(PREPROCESS, "cpu", repo)
+    log_path = tmp_path / "triton.log"
+    server = TritonServer(repo, Ports.free(), log_path=log_path).start(timeout=180)
+    try:
+        assert server.exit_code() is None
+        old_pid, old_url = server.process.pid, server.http_url
+        os.kill(old_pid, signal.SIGSEGV)
+        deadline = time.monotonic() + 30
+        while server.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        code = server.exit_code()
+        assert code is not None and code != 0
+        assert "Signal (11) received." in triton.crash_lines(log_path.read_text())
+        server.restart(timeout=180)
+        assert server.exit_code() is None and server.is_ready()
+        assert server.http_url != old_url and server.process.pid != old_pid
+        assert _group_members(old_pid) == {}  # the dead server's stubs went with it
+    finally:
+        server.stop()

@@ -74,7 +74,7 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
 
     monkeypatch.setattr(run_all, "_raw_ort", fake_raw)
     monkeypatch.setattr(run_all.perf_analyzer, "run_sweep", fake_sweep)
-    run_all._paired(runner, "ens", "net", {}, [], "localhost:1", tmp_path / "in.json")
+    run_all._paired(runner, "ens", "net", {}, [], "localhost:1", data=tmp_path / "in.json")
 
     assert raw_calls == [("net", (4, 8))] * 3
     assert pa_calls == [(8, 16)] * 3  # run_sweep measures each level on its own
@@ -122,3 +122,83 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
     first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
     assert visits == first + first[::-1]
     assert [int(p.extra["round"]) for p in record.points] == [0, 0, 0, 1, 1, 1]
+
+
+
+class _DyingServer:
+    """Stands in for TritonServer: the next ``deaths`` measurements kill it; fresh ports on restart."""
+
+    def __init__(self, log_path, deaths: int) -> None:
+        self.log_path, self.deaths, self.dead = log_path, deaths, False
+        self.port, self.restarts = 1000, 0
+        log_path.write_text("I1122 an earlier start, with an old Signal (6) received. that must not show\n")
+
+    @property
+    def http_url(self) -> str:
+        return f"localhost:{self.port}"
+
+    def exit_code(self) -> int | None:
+        return -11 if self.dead else None
+
+    def serve_one(self) -> None:
+        if self.deaths:
+            self.deaths, self.dead = self.deaths - 1, True
+            with open(self.log_path, "a") as log:
+                log.write("Signal (11) received.\n 0# 0x00 in tritonserver\n")
+                log.write("  what():  boost::interprocess::lock_exception\n")
+
+    def restart(self, timeout: float) -> None:
+        self.port, self.restarts, self.dead = self.port + 1, self.restarts + 1, False
+
+
+def _stage(tmp_path, deaths: int, server: bool = True) -> tuple[run_all.Runner, list[str]]:
+    """Run one stage whose measurement records a point labelled with the URL it was given."""
+    from perf.report import RunRecord
+    from perf.results import LoadPoint
+
+    runner = run_all.Runner(RunRecord(started="now"), run_all.Plan.quick(), tmp_path)
+    fake = _DyingServer(tmp_path / "triton.log", deaths)
+    runner.server, runner.url = (fake, fake.http_url) if server else (None, "gpu-host:8000")  # type: ignore[assignment]
+    urls: list[str] = []
+
+    def measure(url: str) -> None:
+        urls.append(url)
+        runner.add(LoadPoint("m", "triton", "locust", 1, 10.0, 1.0, 2.0, label=url))
+        fake.serve_one()
+
+    runner.stage("locust on `m`", measure)
+    return runner, urls
+
+
+def test_stage_with_a_healthy_server_measures_once(tmp_path) -> None:
+    runner, urls = _stage(tmp_path, deaths=0)
+    assert urls == ["localhost:1000"] and runner.record.notes == []
+    assert [p.label for p in runner.record.points] == ["localhost:1000"]
+
+
+def test_stage_restarts_a_dead_triton_and_keeps_only_the_repeat(tmp_path) -> None:
+    from perf.results import load_points
+
+    runner, urls = _stage(tmp_path, deaths=1)
+    assert urls == ["localhost:1000", "localhost:1001"]
+    assert runner.url == "localhost:1001" and runner.server.restarts == 1
+    assert [p.label for p in runner.record.points] == ["localhost:1001"]
+    assert [p.label for p in load_points(tmp_path / "points.jsonl")] == ["localhost:1001"]
+    (note,) = runner.record.notes
+    assert note.startswith("Triton died during locust on `m` at ")
+    assert "killed by SIGSEGV: Signal (11) received.; what():  boost::interprocess::lock_exception" in note
+    assert "Signal (6)" not in note  # only what the log gained during this stage
+    assert note.endswith("restarted and the stage measured again.")
+
+
+def test_stage_gives_up_after_two_deaths_and_leaves_a_running_server(tmp_path) -> None:
+    runner, urls = _stage(tmp_path, deaths=2)
+    assert len(urls) == 2 and runner.record.points == []
+    assert runner.server.restarts == 2 and not runner.server.dead and runner.url == "localhost:1002"
+    assert len(runner.record.notes) == 2 and "the stage has no figures" in runner.record.notes[1]
+
+
+def test_stage_never_restarts_a_server_it_did_not_start(tmp_path) -> None:
+    runner, urls = _stage(tmp_path, deaths=1, server=False)
+    assert urls == ["gpu-host:8000"] and runner.record.notes == []
+    assert len(runner.record.points) == 1
