@@ -295,14 +295,8 @@ def test_faq_ratio_is_judged_on_interleaved_rounds_when_there_are_some(record: R
     assert "paired-default" not in text
 
 
-def test_interleaved_faq_rounds_show_steal_and_count_every_round(record: RunRecord) -> None:
-    """Steal is printed per visit but never used to drop a round: it grows with the guest's own
-    load, so a filter on it would select rounds in Triton's favour."""
-    rounds = (  # (Triton req/s, steal), ((a) default req/s, steal)
-        ((700.0, 0.20), (35.0, 0.22)),  # 20x
-        ((300.0, 0.55), (2.0, 0.15)),  # 150x: very different steal, still counted
-        ((660.0, 0.18), (30.0, 0.25)),  # 22x
-    )
+def _faq_rounds(record: RunRecord, rounds) -> None:
+    """Interleaved rounds of ((Triton req/s, steal), ((a) default req/s, steal))."""
     for index, ((triton, t_steal), (default, d_steal)) in enumerate(rounds):
         record.points += [
             dataclasses.replace(
@@ -314,11 +308,50 @@ def test_interleaved_faq_rounds_show_steal_and_count_every_round(record: RunReco
                 extra={"round": index, "steal": d_steal},
             ),
         ]
+
+
+def test_faq_ratio_is_judged_on_the_calm_rounds_whichever_side_lost_cpu(record: RunRecord) -> None:
+    _faq_rounds(
+        record,
+        (
+            ((2000.0, 0.02), (80.0, 0.03)),  # 25x, calm
+            ((40.0, 0.68), (18.0, 0.54)),  # 2.2x: both sides lost half the VM
+            ((2000.0, 0.01), (10.0, 0.50)),  # 200x: only (a) lost CPU, dropped all the same
+            ((1900.0, 0.05), (90.0, 0.04)),  # 21.1x, calm
+            ((800.0, 0.47), (80.0, 0.02)),  # 10x: only Triton lost CPU
+            ((2000.0, 0.10), (100.0, 0.08)),  # 20x, calm (the bound is inclusive)
+        ),
+    )
     original = report.targets(record)[1]
-    assert original.measured.startswith("**22.0×**, median of 3 interleaved rounds (20.0×, 150.0×, 22.0×);")
+    assert original.met is True
+    assert original.measured.startswith(
+        "**21.1×**, median of the 3 calm interleaved rounds (steal ≤ 10% in both visits); "
+        "all 6 rounds: 25.0×, 2.2×, 200.0×, 21.1×, 10.0×, 20.0×, median 20.6×; the sequential runs:"
+    )
     text = report.render_section(record)
-    assert "| 2 | 300.0 | 55% | 2.00 | 15% | **150.0×** |" in text
-    assert "| 1 | 700.0 | 20% | 35.00 | 22% | **20.0×** |" in text
+    assert "| 1 | 2,000.0 | 2% | 80.00 | 3% | **25.0×** |" in text
+    assert "| 3 | 2,000.0 | 1% | 10.00 | 50% | 200.0× (not calm) |" in text
+    assert "| 5 | 800.0 | 47% | 80.00 | 2% | 10.0× (not calm) |" in text
+
+
+def test_faq_ratio_is_not_judged_without_enough_calm_rounds(record: RunRecord) -> None:
+    _faq_rounds(record, (((2000.0, 0.02), (80.0, 0.03)), ((40.0, 0.68), (18.0, 0.54))))
+    original = report.targets(record)[1]
+    assert original.met is None
+    assert original.measured.startswith(
+        "not judged: 1 of 2 interleaved rounds were calm (steal ≤ 10% in both visits), fewer than 3; "
+        "all rounds: 25.0×, 2.2×, median 13.6×"
+    )
+
+
+def test_calm_needs_every_visit_within_the_bound() -> None:
+    def point(steal: float | None) -> LoadPoint:
+        extra = {} if steal is None else {"steal": steal}
+        return dataclasses.replace(loc("m", "triton", 1, 1.0, 1.0, 1.0), extra=extra)
+
+    assert report.calm(point(0.0), point(report.CALM_STEAL)) is True
+    assert report.calm(point(0.0), point(0.11)) is False
+    assert report.calm(point(0.0), point(None)) is None
 
 
 def test_steal_share_reads_the_steal_column() -> None:

@@ -83,13 +83,15 @@ def test_paired_rounds_measure_every_candidate_every_round(tmp_path, monkeypatch
     assert all(p.label.startswith(PAIRED) for p in record.points)
 
 
-def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
+def _fake_paired_faq(tmp_path, monkeypatch, steals=None, **plan_changes):
+    """Run ``_paired_faq`` against fake servers; ``steals`` gives each visit's steal in turn."""
     import dataclasses
 
     from perf.report import RunRecord
     from perf.results import LoadPoint
 
     started, stopped, visits = [], [], []
+    steals = iter(steals or [])
 
     class FakeAzml:
         def __init__(self, script, model_dir, workers, env, log_path) -> None:
@@ -104,8 +106,10 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
 
     def fake_locust(run, out_dir):
         visits.append((run.server, run.label, run.users))
+        steal = next(steals, None)
         return LoadPoint(
-            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label
+            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label,
+            extra={} if steal is None else {"steal": steal},
         )
 
     monkeypatch.setattr(run_all, "AzmlServer", FakeAzml)
@@ -114,15 +118,33 @@ def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path
     monkeypatch.setattr(run_all.payloads, "azml_bodies", lambda kind, wl: [])
     monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
     record = RunRecord(started="now")
-    plan = dataclasses.replace(run_all.Plan(), faq_paired_rounds=2)
+    plan = dataclasses.replace(run_all.Plan(), **plan_changes)
     runner = run_all.Runner(record, plan, tmp_path)
     run_all._paired_faq(runner, "http://127.0.0.1:8000", tmp_path, {}, tmp_path / "w.json")
+    return record, started, stopped, visits
 
+
+def test_paired_faq_visits_triton_and_every_baseline_deployment_in_turn(tmp_path, monkeypatch) -> None:
+    record, started, stopped, visits = _fake_paired_faq(tmp_path, monkeypatch, faq_paired_rounds=2)
     assert started == [1, 2] and sorted(stopped) == [1, 2]  # default (1 worker) and tuned (2)
     first = [("triton", "paired", 32), ("azmlinfsrv", "paired-default", 4), ("azmlinfsrv", "paired-tuned", 4)]
     assert visits == first + first[::-1]
     assert [int(p.extra["round"]) for p in record.points] == [0, 0, 0, 1, 1, 1]
 
+
+def test_paired_faq_adds_rounds_until_enough_are_calm(tmp_path, monkeypatch) -> None:
+    calm, noisy = [0.02, 0.03, 0.01], [0.02, 0.55, 0.01]  # one visit of three lost half the VM
+    record, _, _, _ = _fake_paired_faq(
+        tmp_path, monkeypatch, noisy + calm + noisy + calm, faq_paired_rounds=2, faq_paired_max_rounds=9
+    )
+    assert max(int(p.extra["round"]) for p in record.points) == 3  # 4 rounds: 2 calm, 2 not
+
+
+def test_paired_faq_stops_at_the_round_limit_on_a_noisy_host(tmp_path, monkeypatch) -> None:
+    record, _, _, _ = _fake_paired_faq(
+        tmp_path, monkeypatch, [0.6] * 30, faq_paired_rounds=2, faq_paired_max_rounds=3
+    )
+    assert len(record.points) == 9  # three rounds of three visits, none calm
 
 
 class _DyingServer:
