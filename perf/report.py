@@ -715,12 +715,17 @@ def render_section(
                 _ms(p.p99_ms),
                 str(p.requests or 0),
                 str(p.failures),
+                _steal(p),
             ]
             for p in sorted(locust, key=lambda p: (p.model, p.server, p.label, p.concurrency))
         ]
-        lines += _table(
-            ("server", "model", "config", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures"), rows
-        )
+        header = ("server", "model", "config", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures")
+        lines += [
+            "Steal: the share of the machine's CPU time the hypervisor gave to other guests during "
+            "the run; a figure measured while it took a large share is not this machine's.",
+            "",
+        ]
+        lines += _table((*header, "steal"), rows)
         lines.append("")
 
     tuning = [p for p in record.points if p.label.startswith(TUNE)]

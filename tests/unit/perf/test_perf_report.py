@@ -142,6 +142,7 @@ def test_render_section_has_every_part(record: RunRecord, tmp_path: Path) -> Non
     assert "| azmlinfsrv | `faq_pairwise` | default | 4 | 24.0 |" in text
     assert "| azmlinfsrv | `faq_pairwise` | tuned | 4 | 40.0 |" in text  # "tuned" is no tuning variant
     assert "| triton | `faq_match` | json | 32 | 480.0 |" in text
+    assert "| requests | failures | steal |" in text and " | n/a |" in text  # no steal recorded here
     assert "| `faq_pairwise` | tuned | 1 | 15.0 | 66.0 | 80.0 |" not in text.split("### Tuning runs")[-1]
     assert "| `faq_match` | (a) original pairwise TF-IDF + GBT | tuned | 600.0 |" in text
     assert "6.0 vs 66.0" in text  # p50 at one user
