@@ -140,3 +140,33 @@ def test_azmlinfsrv_serves_the_sklearn_baseline_on_loopback(
         point = run_locust(run, tmp_path)
     assert point is not None and point.requests and point.requests > 0 and point.failures == 0
     assert server.process is None
+
+
+def test_run_all_measures_a_server_it_did_not_start(triton_server: TritonServer, tmp_path: Path) -> None:
+    """The path a GPU server is measured by (`python -m perf.run_all --url HOST:8000 --no-baselines`),
+    here against the local session server: perf_analyzer and locust figures, a report, no restart."""
+    import dataclasses
+
+    from perf import run_all
+
+    plan = dataclasses.replace(
+        run_all.Plan.quick(), faq_concurrency=(1,), faq_users=(2,), locust_seconds=3, faq_window_requests=50
+    )
+    results = tmp_path / "RESULTS.md"
+    record = run_all.run(
+        ["faq_match"],
+        plan,
+        tmp_path / "out",
+        results,
+        tmp_path / "plots",
+        url=triton_server.http_url,
+        baselines=False,
+    )
+    tools = {(p.tool, p.label) for p in record.points if p.failures == 0 and p.throughput > 0}
+    assert {("perf_analyzer", ""), ("locust", ""), ("locust", "json")} <= tools, record.points
+    assert record.target_url == triton_server.http_url
+    assert any("was not started by this run" in note for note in record.notes)
+    assert not any("Triton died" in note for note in record.notes)
+    text = results.read_text()
+    assert "`faq_match` ≥ 1,000 req/s" in text and "### locust runs" in text
+    assert triton_server.is_ready()
