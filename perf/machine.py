@@ -87,8 +87,8 @@ def steal_share(before: tuple[int, ...] | None, after: tuple[int, ...] | None) -
 
     On this shared VM steal swings from a tenth to more than half of the machine within
     minutes, and throughput follows it (docs/perf.md, "Reading the numbers"), so the report
-    prints it next to the figures. It also grows with the guest's own load, which is why it is
-    shown rather than used to pick or drop measurements.
+    prints it next to the figures, and an interleaved FAQ round counts for the 20x target only
+    when it stayed low on both sides (:func:`perf.report.calm`).
     """
     if before is None or after is None or len(before) < 8 or len(after) < 8:
         return None

@@ -240,9 +240,9 @@ def paired_candidates(record: RunRecord, ensemble: str, raw_model: str) -> list[
 def calm(*points: LoadPoint) -> bool | None:
     """Whether every visit kept its two cores (steal ≤ ``CALM_STEAL``); None if steal is unknown.
 
-    The same fixed bound for both sides of a round, decided before any result was seen: a
-    round is dropped whoever lost the CPU time, unlike a bound on the difference of the two
-    visits' steal, which selected rounds in Triton's favour.
+    One fixed bound for both sides of a round, not tuned per run: a round is dropped whoever
+    lost the CPU time, unlike a bound on the difference of the two visits' steal, which
+    selected rounds in Triton's favour.
     """
     steals = [p.extra.get("steal") for p in points]
     if any(s is None for s in steals):
@@ -392,9 +392,10 @@ def _ratio_targets(record: RunRecord) -> list[Target]:
         )
         if rounds:
             fractions = [t.throughput / b.throughput for _, t, b in rounds]
-            every = f"{', '.join(f'{f:,.1f}×' for f in fractions)}"
-            steady = [f for f, (_, t, b) in zip(fractions, rounds, strict=True) if calm(t, b)]
-            if all(calm(t, b) is None for _, t, b in rounds):  # runs from before steal was recorded
+            every = ", ".join(f"{f:,.1f}×" for f in fractions)
+            verdicts = [calm(t, b) for _, t, b in rounds]
+            steady = [f for f, is_calm in zip(fractions, verdicts, strict=True) if is_calm]
+            if all(v is None for v in verdicts):  # runs from before steal was recorded
                 ratio = statistics.median(fractions)
                 measured = f"**{ratio:,.1f}×**, median of {len(rounds)} interleaved rounds ({every})"
             elif len(steady) >= MIN_CALM_ROUNDS:
@@ -719,13 +720,16 @@ def render_section(
             ]
             for p in sorted(locust, key=lambda p: (p.model, p.server, p.label, p.concurrency))
         ]
-        header = ("server", "model", "config", "users", "req/s", "p50 ms", "p99 ms", "requests", "failures")
         lines += [
             "Steal: the share of the machine's CPU time the hypervisor gave to other guests during "
             "the run; a figure measured while it took a large share is not this machine's.",
             "",
         ]
-        lines += _table((*header, "steal"), rows)
+        header = (
+            *("server", "model", "config", "users", "req/s"),
+            *("p50 ms", "p99 ms", "requests", "failures", "steal"),
+        )
+        lines += _table(header, rows)
         lines.append("")
 
     tuning = [p for p in record.points if p.label.startswith(TUNE)]
