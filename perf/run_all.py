@@ -149,9 +149,10 @@ class Runner:
     def stage(self, name: str, measure: Callable[[str], object], attempts: int = 2) -> None:
         """Run one measurement against Triton; if Triton died during it, restart it and measure again.
 
-        On this shared VM a host stall of a second or more makes the Python backend judge a busy
-        stub "not healthy", and its restart of the stub has crashed ``tritonserver`` (SIGSEGV,
-        then ``boost::interprocess::lock_exception``). Without this, every later stage of a
+        On this shared VM the Python backend has judged a stub "not healthy" under load (most
+        likely during a host stall of a second or more: its checks use 1 s wall-clock timeouts),
+        and ``tritonserver`` then crashed (SIGSEGV, then ``boost::interprocess::lock_exception``;
+        docs/perf.md, "Reading the numbers"). Without this, every later stage of a
         half-hour run would measure a dead server. The points of a failed attempt are dropped
         (they measured a dying server) and the report's notes say what happened.
         """
@@ -160,7 +161,7 @@ class Runner:
             log_at = _size(self.server.log_path) if self.server else 0
             measure(self.url)
             code = self.server.exit_code() if self.server else None
-            if code is None or self.server is None:
+            if self.server is None or code is None:
                 return
             del self.record.points[mark:]
             save_points(self.record.points, self.out_dir / "points.jsonl")
@@ -178,8 +179,6 @@ class Runner:
             self.record.notes.append(note)
             self.server.restart(timeout=900)
             self.url = self.server.http_url
-            if not retry:
-                return
 
     def perf_analyzer(self, model: str, url: str, data: Path, image: bool, label: str = "") -> None:
         plan = self.plan
