@@ -3,8 +3,8 @@
 The official ``tritonserver:24.10-py3`` image runs Python-backend models with its own Python
 **3.10** (Ubuntu 22.04), not the project's 3.11 venv. So the container gets its own short
 pin list, ``deploy/requirements-container.txt``, with versions that have Python 3.10 wheels
-(Pillow 13 and ONNX Runtime 1.24+ do not). This module walks the imports of every model source
-in ``ensembles/python_models/`` and of the project modules they reach, and returns the
+(Pillow 13 and ONNX Runtime 1.24+ do not). This module walks the imports of the step runtime and
+every step in ``ensembles/`` and of the project modules they reach, and returns the
 third-party distributions they need, so that a test can hold the pin list to exactly that.
 It also flags syntax or standard-library names that Python 3.10 lacks.
 
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.paths import PYTHON_MODELS_DIR, REPO_ROOT
+from serving.paths import ENSEMBLES_DIR, REPO_ROOT
 
 REQUIREMENTS_FILE = REPO_ROOT / "deploy" / "requirements-container.txt"
 CONSTRAINTS_FILE = REPO_ROOT / "deploy" / "constraints-container.txt"
@@ -129,9 +129,9 @@ def _newer_stdlib(tree: ast.AST, file: Path) -> list[str]:
 
 
 def scan(sources: Iterable[Path] | None = None, root: Path = REPO_ROOT) -> ImportScan:
-    """Walk imports from ``sources`` (default: every Python model source) through the project."""
+    """Walk imports from ``sources`` (default: the step runtime and every step) through the project."""
     result = ImportScan()
-    queue = list(sources if sources is not None else sorted(PYTHON_MODELS_DIR.glob("*.py")))
+    queue = list(sources if sources is not None else [ENSEMBLES_DIR / "runtime.py", *sorted((ENSEMBLES_DIR / "steps").glob("*.py"))])
     seen: set[Path] = set()
     while queue:
         file = queue.pop()

@@ -40,6 +40,15 @@ the steps run fewer, larger batches (each ``execute`` call of a Python step has 
 cost), +13% requests/s at 32 users and a lower p99; a lone request pays about 0.8 ms more
 (docs/faq.md, "Batching and instances")."""
 
+# Tensor names, used by the steps, the clients and the load tests.
+TEXT = "TEXT"
+CLEAN_TEXT = "CLEAN_TEXT"
+PROBABILITIES = "PROBABILITIES"
+FAQ_ID, SCORE, QUESTION, ANSWER = "FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER"
+OUTPUTS = (FAQ_ID, SCORE, QUESTION, ANSWER)
+"""What ``faq_match`` returns, per question, each ``[TOP_K]``, best first."""
+MODEL_NAME = "faq_match"
+
 CLASSIFIER_FILE = "faq_classifier.onnx"
 TABLE_FILE = "faq_table.json"
 
@@ -71,7 +80,7 @@ ARTIFACT_DIR = f"faq/{fingerprint()}"
 
 EXPORTER = "export.faq_onnx:export"
 
-_text = TensorSpec("TEXT", "TYPE_STRING", (1,))
+_text = TensorSpec(TEXT, "TYPE_STRING", (1,))
 _batching = DynamicBatching(max_queue_delay_us=QUEUE_DELAY_US)
 
 PREPROCESS = ModelSpec(
@@ -79,11 +88,11 @@ PREPROCESS = ModelSpec(
     kind="python",
     description="UTF-8 decode, faq.data.clean_text, length limit; one error per bad request",
     inputs=(_text,),
-    outputs=(TensorSpec("CLEAN_TEXT", "TYPE_STRING", (1,)),),
+    outputs=(TensorSpec(CLEAN_TEXT, "TYPE_STRING", (1,)),),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=2),
-    python_source="faq_preprocess.py",
+    python_step="ensembles.steps.faq:FaqPreprocess",
     parameters={"MAX_TEXT_BYTES": str(MAX_TEXT_BYTES)},
 )
 
@@ -91,8 +100,8 @@ CLASSIFIER = ModelSpec(
     name="faq_classifier",
     kind="onnx",
     description="TF-IDF + logistic regression (skl2onnx): one probability per original question",
-    inputs=(TensorSpec("TEXT", "TYPE_STRING", (1,)),),
-    outputs=(TensorSpec("PROBABILITIES", "TYPE_FP32", (-1,)),),
+    inputs=(TensorSpec(TEXT, "TYPE_STRING", (1,)),),
+    outputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=1),
@@ -109,37 +118,33 @@ POSTPROCESS = ModelSpec(
     name="faq_postprocess",
     kind="python",
     description="top-K originals by probability, with their question and answer text",
-    inputs=(TensorSpec("PROBABILITIES", "TYPE_FP32", (-1,)),),
+    inputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
     outputs=(
-        TensorSpec("FAQ_ID", "TYPE_INT64", (TOP_K,)),
-        TensorSpec("SCORE", "TYPE_FP32", (TOP_K,)),
-        TensorSpec("FAQ_QUESTION", "TYPE_STRING", (TOP_K,)),
-        TensorSpec("FAQ_ANSWER", "TYPE_STRING", (TOP_K,)),
+        TensorSpec(FAQ_ID, "TYPE_INT64", (TOP_K,)),
+        TensorSpec(SCORE, "TYPE_FP32", (TOP_K,)),
+        TensorSpec(QUESTION, "TYPE_STRING", (TOP_K,)),
+        TensorSpec(ANSWER, "TYPE_STRING", (TOP_K,)),
     ),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=2),
-    python_source="faq_postprocess.py",
+    python_step="ensembles.steps.faq:FaqPostprocess",
     extra_files={TABLE_FILE: f"{ARTIFACT_DIR}/{TABLE_FILE}"},
     exporter=EXPORTER,
     parameters={"TOP_K": str(TOP_K), "TABLE_FILE": TABLE_FILE},
 )
 
 MATCH = ModelSpec(
-    name="faq_match",
+    name=MODEL_NAME,
     kind="ensemble",
     description="FAQ matching: a question in, the top-K original questions and answers out",
     inputs=(_text,),
     outputs=POSTPROCESS.outputs,
     max_batch_size=MAX_BATCH_SIZE,
     steps=(
-        EnsembleStep("faq_preprocess", {"TEXT": "TEXT"}, {"CLEAN_TEXT": "clean_text"}),
-        EnsembleStep("faq_classifier", {"TEXT": "clean_text"}, {"PROBABILITIES": "probabilities"}),
-        EnsembleStep(
-            "faq_postprocess",
-            {"PROBABILITIES": "probabilities"},
-            {name: name for name in ("FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER")},
-        ),
+        EnsembleStep("faq_preprocess", {TEXT: TEXT}, {CLEAN_TEXT: "clean_text"}),
+        EnsembleStep("faq_classifier", {TEXT: "clean_text"}, {PROBABILITIES: "probabilities"}),
+        EnsembleStep("faq_postprocess", {PROBABILITIES: "probabilities"}, {name: name for name in OUTPUTS}),
     ),
 )
 

@@ -29,14 +29,16 @@ from serving.modelspec import (
 )
 
 MAX_BATCH_SIZE = 8
-IMAGE_INPUT = TensorSpec("IMAGE", "TYPE_STRING", (1,))
+# Tensor names, used by the steps, the clients and the load tests.
+IMAGE, PIXELS, SCORES = "IMAGE", "PIXELS", "SCORES"
+CLASS_ID, LABEL, SCORE = "CLASS_ID", "LABEL", "SCORE"
+OUTPUT_NAMES = (CLASS_ID, LABEL, SCORE)
+IMAGE_INPUT = TensorSpec(IMAGE, "TYPE_STRING", (1,))
 OUTPUTS = (
-    TensorSpec("CLASS_ID", "TYPE_INT64", (TOP_K,)),
-    TensorSpec("LABEL", "TYPE_STRING", (TOP_K,)),
-    TensorSpec("SCORE", "TYPE_FP32", (TOP_K,)),
+    TensorSpec(CLASS_ID, "TYPE_INT64", (TOP_K,)),
+    TensorSpec(LABEL, "TYPE_STRING", (TOP_K,)),
+    TensorSpec(SCORE, "TYPE_FP32", (TOP_K,)),
 )
-PIXELS = "PIXELS"
-SCORES = "SCORES"
 
 # Measured on the 2-core CPU machine (docs/images.md, "Throughput"): two single-threaded
 # network instances beat one two-threaded instance on every load we tried (ONNX Runtime's
@@ -70,13 +72,13 @@ def specs_for(network: Network) -> list[ModelSpec]:
         max_batch_size=MAX_BATCH_SIZE,
         dynamic_batching=STEP_BATCHING,
         instances=PREPROCESS_INSTANCES,
-        python_source="image_preprocess.py",
+        python_step="ensembles.steps.imaging:ImagePreprocess",
         parameters={"PREPROCESS": network.preprocess.name, "DECODE_THREADS": "2"},
         warmup=(
             Warmup(
                 name="jpeg_320x240",
                 batch_size=1,
-                inputs={"IMAGE": WarmupInput("TYPE_STRING", (1,), source="file", file=WARMUP_FILE)},
+                inputs={IMAGE: WarmupInput("TYPE_STRING", (1,), source="file", file=WARMUP_FILE)},
             ),
         ),
     )
@@ -111,7 +113,7 @@ def specs_for(network: Network) -> list[ModelSpec]:
         max_batch_size=MAX_BATCH_SIZE,
         dynamic_batching=STEP_BATCHING,
         instances=POSTPROCESS_INSTANCES,
-        python_source="image_postprocess.py",
+        python_step="ensembles.steps.imaging:ImagePostprocess",
         exporter=network.exporter,  # writes the provenance file this model loads
         extra_files=provenance,
         parameters={
@@ -135,9 +137,9 @@ def specs_for(network: Network) -> list[ModelSpec]:
         outputs=OUTPUTS,
         max_batch_size=MAX_BATCH_SIZE,
         steps=(
-            EnsembleStep(pre, {"IMAGE": "IMAGE"}, {PIXELS: "pixels"}),
+            EnsembleStep(pre, {IMAGE: IMAGE}, {PIXELS: "pixels"}),
             EnsembleStep(net, {network.input_name: "pixels"}, {network.output_name: "scores"}),
-            EnsembleStep(post, {SCORES: "scores"}, {name: name for name in ("CLASS_ID", "LABEL", "SCORE")}),
+            EnsembleStep(post, {SCORES: "scores"}, {name: name for name in OUTPUT_NAMES}),
         ),
     )
     return [preprocess, onnx, postprocess, ensemble]

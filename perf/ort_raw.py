@@ -22,13 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def session(onnx_file: Path, intra_op_threads: int = 0, inter_op_threads: int = 0):  # -> ort.InferenceSession
-    """A session configured like ``ensembles/python_models/onnx_runner.py`` configures its own."""
+    """A session configured as the served ONNX step (``ensembles.steps.onnx``) configures its own."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    from ensembles.steps.onnx import session_options
+
+    options = session_options(intra_op_threads, inter_op_threads)
     return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
 
 

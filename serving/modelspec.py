@@ -85,7 +85,8 @@ class ModelSpec:
 
     ``artifact`` is the ONNX file (for ``kind="onnx"``) relative to the build folder, and
     ``exporter`` the ``module:function`` that writes it (called with the destination path).
-    ``python_source`` names a file in ``ensembles/python_models/`` that becomes ``model.py``.
+    ``python_step`` is the ``"module:Class"`` of a :class:`ensembles.runtime.Step`; the rendered
+    ``model.py`` is a shim that runs it (the ONNX step too, on the CPU target).
     ``extra_files`` maps a file name in the version folder to a path relative to the build
     folder (tables a Python model loads at start, for example).
     """
@@ -100,7 +101,7 @@ class ModelSpec:
     description: str = ""
     artifact: str | None = None
     exporter: str | None = None
-    python_source: str | None = None
+    python_step: str | None = None
     extra_files: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     steps: tuple[EnsembleStep, ...] = ()

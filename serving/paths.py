@@ -8,5 +8,5 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
 ARTIFACTS_DIR = BUILD_DIR / "artifacts"
 MODEL_REPOSITORY_DIR = REPO_ROOT / "model_repository"
-PYTHON_MODELS_DIR = REPO_ROOT / "ensembles" / "python_models"
+ENSEMBLES_DIR = REPO_ROOT / "ensembles"
 RUN_DIR = REPO_ROOT / ".run"

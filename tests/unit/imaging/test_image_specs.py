@@ -114,7 +114,7 @@ def test_written_repository_layout(tmp_path: Path, target: str) -> None:
     for spec in specs_for(NETWORKS["efficientnet_lite0"]):
         write_model(spec, target, repository, artifacts)  # type: ignore[arg-type]
     pre = repository / "efficientnet_lite0_preprocess"
-    assert (pre / "1" / "model.py").read_text().count("from imaging.preprocess import") == 1
+    assert "from ensembles.steps.imaging import ImagePreprocess" in (pre / "1" / "model.py").read_text()
     warm = pre / "warmup" / WARMUP_FILE.name
     assert warm.read_bytes() == WARMUP_FILE.read_bytes()
     net = repository / "efficientnet_lite0_network" / "1"

@@ -12,11 +12,11 @@ from faq.specs import CLASSIFIER, MATCH, MODELS, POSTPROCESS, PREPROCESS
 from serving.catalog import all_models
 from serving.modelspec import DynamicBatching, EnsembleStep, ModelSpec, TensorSpec
 from serving.render import (
-    PYTHONPATH_HEADER,
     SpecError,
     build_config,
     to_pbtxt,
     validate,
+    shim,
     write_model,
 )
 
@@ -84,7 +84,7 @@ def _tiny(name: str, **kwargs) -> ModelSpec:
         inputs=(TensorSpec("X", "TYPE_FP32", (3,)),),
         outputs=(TensorSpec("Y", "TYPE_FP32", (3,)),),
         max_batch_size=8,
-        python_source="faq_preprocess.py",
+        python_step="ensembles.steps.faq:FaqPreprocess",
     )
     return ModelSpec(name=name, **{**defaults, **kwargs})
 
@@ -103,7 +103,7 @@ def test_validate_rejects_broken_specs() -> None:
         small_step = _tiny("step", max_batch_size=2)
         validate([small_step, _ensemble(EnsembleStep("step", {"X": "IN"}, {"Y": "OUT"}))])
     with pytest.raises(SpecError, match="artifact"):
-        validate([_tiny("onnx", kind="onnx", python_source=None)])
+        validate([_tiny("onnx", kind="onnx", python_step=None)])
     with pytest.raises(SpecError, match="unknown data type"):
         build_config(_tiny("bad", inputs=(TensorSpec("X", "TYPE_FLOAT", (3,)),)), "cpu")
     with pytest.raises(SpecError, match="max_batch_size > 0"):
@@ -140,8 +140,7 @@ def test_write_model_lays_out_version_folders(tmp_path: Path) -> None:
         assert (repo / "faq_classifier" / "1" / "model.py").exists() == (target == "cpu")
         assert (repo / "faq_postprocess" / "1" / "faq_table.json").is_file()
         model_py = (repo / "faq_preprocess" / "1" / "model.py").read_text()
-        assert PYTHONPATH_HEADER in model_py
-        assert model_py.index("from __future__") < model_py.index(PYTHONPATH_HEADER)
+        assert model_py == shim(PREPROCESS.python_step)
         assert (repo / "faq_match" / "1").is_dir()
 
 

@@ -1,4 +1,4 @@
-"""The FAQ Python-backend models, run outside Triton with a stand-in for ``triton_python_backend_utils``.
+"""The FAQ ensemble's Python steps, run outside Triton on the shared stand-in (``ensembles.testing``).
 
 The integration tests run them inside the real server; these check the per-request logic fast:
 one bad request in a dynamic batch gets its own error and the others their answers.
@@ -6,75 +6,16 @@ one bad request in a dynamic batch gets its own error and the others their answe
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ensembles.testing import Request as _Request
+from ensembles.testing import TritonError as _TritonError
+from ensembles.testing import load_model
 from faq.specs import MAX_TEXT_BYTES, POSTPROCESS, PREPROCESS, TABLE_FILE, TOP_K
-from serving.paths import PYTHON_MODELS_DIR
-from serving.render import build_config
-
-
-class _TritonError:
-    INVALID_ARG = "INVALID_ARG"
-    INTERNAL = "INTERNAL"
-
-    def __init__(self, message: str, code: str = "INTERNAL") -> None:
-        self.message, self.code = message, code
-
-
-class _Tensor:
-    def __init__(self, name: str, data: np.ndarray) -> None:
-        self.name, self.data = name, data
-
-    def as_numpy(self) -> np.ndarray:
-        return self.data
-
-
-class _Response:
-    def __init__(self, output_tensors: list | None = None, error: _TritonError | None = None) -> None:
-        self.outputs = {t.name: t.data for t in output_tensors or []}
-        self.error = error
-
-
-class _Request:
-    def __init__(self, **tensors: np.ndarray) -> None:
-        self.tensors = tensors
-
-
-class _ModelException(Exception):
-    pass
-
-
-@pytest.fixture()
-def pb_utils(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    module = types.ModuleType("triton_python_backend_utils")
-    module.TritonError = _TritonError
-    module.Tensor = _Tensor
-    module.InferenceResponse = _Response
-    module.TritonModelException = _ModelException
-    module.get_input_tensor_by_name = lambda request, name: _Tensor(name, request.tensors[name])
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", module)
-    return module
-
-
-def _load(source: str, pb_utils: types.ModuleType) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_faq_test_{source[:-3]}", PYTHON_MODELS_DIR / source)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _config_json(model_spec) -> str:
-    from google.protobuf.json_format import MessageToJson
-
-    return MessageToJson(build_config(model_spec, "cpu"), preserving_proto_field_name=True)
 
 
 def _texts(*values: bytes) -> np.ndarray:
@@ -82,10 +23,8 @@ def _texts(*values: bytes) -> np.ndarray:
 
 
 @pytest.fixture()
-def preprocess(pb_utils: types.ModuleType):
-    model = _load("faq_preprocess.py", pb_utils).TritonPythonModel()
-    model.initialize({"model_config": _config_json(PREPROCESS)})
-    return model
+def preprocess():
+    return load_model(PREPROCESS)
 
 
 def test_preprocess_cleans_with_faq_data_clean_text(preprocess) -> None:
@@ -98,7 +37,7 @@ def test_preprocess_cleans_with_faq_data_clean_text(preprocess) -> None:
 
 
 def test_preprocess_reads_the_limit_from_the_config(preprocess) -> None:
-    assert preprocess.max_bytes == MAX_TEXT_BYTES
+    assert preprocess.step_instance.max_bytes == MAX_TEXT_BYTES
 
 
 @pytest.mark.parametrize(
@@ -138,7 +77,7 @@ def test_one_bad_request_in_a_batch_fails_alone(preprocess) -> None:
 
 
 @pytest.fixture()
-def postprocess(pb_utils: types.ModuleType, tmp_path: Path):
+def postprocess(tmp_path: Path):
     table = {
         "faq_id": [11, 22, 33, 44, 55, 66],
         "question": ["q1", "q2", "q3 caf\u00e9", "q4", "q5", "q6"],
@@ -146,11 +85,7 @@ def postprocess(pb_utils: types.ModuleType, tmp_path: Path):
     }
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / TABLE_FILE).write_text(json.dumps(table))
-    model = _load("faq_postprocess.py", pb_utils).TritonPythonModel()
-    model.initialize(
-        {"model_config": _config_json(POSTPROCESS), "model_repository": str(tmp_path), "model_version": "1"}
-    )
-    return model
+    return load_model(POSTPROCESS, tmp_path / "1")
 
 
 def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
@@ -172,6 +107,7 @@ def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
 def test_postprocess_refuses_probabilities_that_do_not_fit_the_table(postprocess) -> None:
     (response,) = postprocess.execute([_Request(PROBABILITIES=np.ones((1, 4), np.float32))])
     assert response.error is not None and "disagree" in response.error.message
+    assert response.error.code == _TritonError.INTERNAL  # the deployment's fault, not the client's
 
 
 def test_postprocess_ranks_a_dynamic_batch_like_each_request_alone(postprocess) -> None:
@@ -195,7 +131,7 @@ def test_postprocess_ranks_a_dynamic_batch_like_each_request_alone(postprocess) 
         assert len(response.outputs["FAQ_ID"]) == len(request.tensors["PROBABILITIES"])
 
 
-def test_onnx_runner_scores_bytes_like_scikit_learn(pb_utils: types.ModuleType, tmp_path: Path) -> None:
+def test_onnx_runner_scores_bytes_like_scikit_learn(tmp_path: Path) -> None:
     """The CPU runner gets TYPE_STRING as ``bytes``; it must not score their ``str()`` repr."""
     import onnx
 
@@ -213,10 +149,7 @@ def test_onnx_runner_scores_bytes_like_scikit_learn(pb_utils: types.ModuleType, 
     model = FaqModel.fit(small)
     (tmp_path / "1").mkdir()
     onnx.save(to_onnx(model.pipeline), tmp_path / "1" / "model.onnx")
-    runner = _load("onnx_runner.py", pb_utils).TritonPythonModel()
-    runner.initialize(
-        {"model_config": _config_json(CLASSIFIER), "model_repository": str(tmp_path), "model_version": "1"}
-    )
+    runner = load_model(CLASSIFIER, tmp_path / "1")
     texts = ["b remove an item from an array", "caf\u00e9 loop over an object's keys"]
     requests = [_Request(TEXT=_texts(t.encode())) for t in texts]
     responses = runner.execute(requests)
