@@ -7,7 +7,7 @@ METRICS_PORT ?= 8002
 Q ?= How do I remove a specific item from an array in JavaScript?
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo build build-gpu serve serve-fg stop status ask test test-unit test-integration lint
+.PHONY: help setup demo build configs build-gpu serve serve-fg stop status ask test test-unit test-integration lint
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ demo: setup build ## main job: set up, build the repository, start Triton, answe
 
 build: ## export models (cached under build/) and render model_repository/ for the local CPU server
 	$(PY) -m export.build_repository --target cpu
+
+configs: ## write every rendered config.pbtxt (both targets) to deploy/configs/, committed for readers
+	$(PY) -m serving configs
 
 build-gpu: ## render the GPU variant (native onnxruntime + TensorRT) into build/model_repository_gpu/
 	$(PY) -m export.build_repository --target gpu --repository build/model_repository_gpu

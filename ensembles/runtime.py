@@ -59,7 +59,9 @@ class StepConfig:
             version_dir=version_dir,
             inputs=tuple(t["name"] for t in config.get("input", [])),
             outputs=tuple(t["name"] for t in config.get("output", [])),
-            output_dims={t["name"]: tuple(int(d) for d in t.get("dims", [])) for t in config.get("output", [])},
+            output_dims={
+                t["name"]: tuple(int(d) for d in t.get("dims", [])) for t in config.get("output", [])
+            },
             parameters={k: v["string_value"] for k, v in config.get("parameters", {}).items()},
             batched=int(config.get("max_batch_size", 0)) > 0,
         )
@@ -146,7 +148,7 @@ def run_batch(step: Step, requests: list[Arrays]) -> list[Arrays | BaseException
         for name, value in outputs.items():
             if len(value) != total:
                 raise RuntimeError(f"output {name} has {len(value)} rows for a batch of {total}")
-    except BaseException as exc:  # noqa: BLE001 - answered per request, never raised into Triton
+    except BaseException as exc:
         for i in good:
             results[i] = exc
         return results
@@ -160,7 +162,7 @@ def run_batch(step: Step, requests: list[Arrays]) -> list[Arrays | BaseException
 def _attempt(function: Any, inputs: Arrays) -> Arrays | BaseException:
     try:
         return function(inputs)
-    except Exception as exc:  # noqa: BLE001 - turned into this request's error response
+    except Exception as exc:
         return exc
 
 
@@ -213,7 +215,9 @@ def python_model(step_class: type[Step], pb_utils: ModuleType | None = None) -> 
                 if isinstance(result, BaseException):
                     responses.append(pb_utils.InferenceResponse(error=_error(pb_utils, step, result)))
                     continue
-                tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value)) for name, value in result.items()]
+                tensors = [
+                    pb_utils.Tensor(name, np.ascontiguousarray(value)) for name, value in result.items()
+                ]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             return responses
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import types
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from google.protobuf.json_format import MessageToJson
@@ -51,7 +52,7 @@ class TritonModelException(Exception):
 
 
 class Logger:
-    lines: list[tuple[str, str]] = []
+    lines: ClassVar[list[tuple[str, str]]] = []
 
     @classmethod
     def log_info(cls, message: str) -> None:

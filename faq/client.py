@@ -14,12 +14,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from tritonclient.utils import InferenceServerException
 
-from serving.client import Endpoint
-
-MODEL_NAME = "faq_match"
-OUTPUTS = ("FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER")
+from faq.specs import MODEL_NAME, OUTPUTS, TEXT
+from serving.client import ClientError, Endpoint, Unreachable, as_text, infer
 
 
 @dataclass(frozen=True)
@@ -33,13 +30,6 @@ class Match:
     answer: str
 
 
-def _text_input(endpoint: Endpoint, questions: Sequence[str]) -> object:
-    data = np.array([[q.encode("utf-8")] for q in questions], dtype=object)
-    tensor = endpoint.module().InferInput("TEXT", list(data.shape), "BYTES")
-    tensor.set_data_from_numpy(data)
-    return tensor
-
-
 def ask(
     endpoint: Endpoint,
     questions: Sequence[str],
@@ -51,53 +41,28 @@ def ask(
     """Match every question; returns, per question, its matches best first.
 
     ``top_k`` keeps only the first matches (the server returns ``faq.specs.TOP_K``). Pass a
-    ``client`` from ``endpoint.client()`` to reuse its connection across calls. Server-side
-    errors (bad input, unknown model) raise ``tritonclient.utils.InferenceServerException``.
+    ``client`` from ``endpoint.client()`` to reuse its connection across calls. Errors raise a
+    :class:`serving.client.ClientError` (``RejectedInput`` for a question the server refuses).
     """
     if not questions:
         return []
-    owned = client is None
-    client = client or endpoint.client()
-    module = endpoint.module()
-    try:
-        kwargs: dict[str, object] = {"headers": endpoint.headers() or None}
-        if timeout_s is not None:
-            kwargs["client_timeout"] = timeout_s
-        result = client.infer(  # type: ignore[attr-defined]
-            MODEL_NAME,
-            [_text_input(endpoint, questions)],
-            outputs=[module.InferRequestedOutput(name) for name in OUTPUTS],
-            **kwargs,
-        )
-    finally:
-        if owned:
-            client.close()  # type: ignore[attr-defined]
-    ids, scores, texts, answers = (result.as_numpy(name) for name in OUTPUTS)
-    matches = []
-    for row in range(len(questions)):
-        count = ids.shape[1] if top_k is None else min(top_k, ids.shape[1])
-        matches.append(
-            [
-                Match(
-                    rank=i + 1,
-                    faq_id=int(ids[row, i]),
-                    score=float(scores[row, i]),
-                    question=_text(texts[row, i]),
-                    answer=_text(answers[row, i]),
-                )
-                for i in range(count)
-            ]
-        )
-    return matches
-
-
-def _unreachable(exc: InferenceServerException) -> bool:
-    """gRPC reports a refused connection as an exception with status UNAVAILABLE."""
-    return str(exc.status()) in ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    texts = np.array([[q.encode("utf-8")] for q in questions], dtype=object)
+    result = infer(endpoint, MODEL_NAME, {TEXT: texts}, OUTPUTS, client=client, timeout_s=timeout_s)
+    ids, scores, originals, answers = (result[name] for name in OUTPUTS)
+    count = ids.shape[1] if top_k is None else min(top_k, ids.shape[1])
+    return [
+        [
+            Match(
+                rank=i + 1,
+                faq_id=int(ids[row, i]),
+                score=float(scores[row, i]),
+                question=as_text(originals[row, i]),
+                answer=as_text(answers[row, i]),
+            )
+            for i in range(count)
+        ]
+        for row in range(len(questions))
+    ]
 
 
 def _shorten(text: str, width: int) -> str:
@@ -126,14 +91,13 @@ def main(
     console = Console()
     try:
         results = ask(endpoint, questions, top_k)
-    except Exception as exc:
-        if isinstance(exc, InferenceServerException) and not _unreachable(exc):
-            console.print(f"[red]error from {endpoint.address} ({protocol}):[/red] {exc.message()}")
-            raise typer.Exit(1) from None
-        # connection refused, TLS, DNS: say where we tried
+    except Unreachable as exc:  # connection refused, TLS, DNS: say where we tried
         console.print(f"[red]cannot reach Triton at {endpoint.address} ({protocol}):[/red] {exc}")
         console.print("start it with `make serve` (or `make demo`)")
         raise typer.Exit(2) from None
+    except ClientError as exc:
+        console.print(f"[red]{type(exc).__name__} from {endpoint.address} ({protocol}):[/red] {exc}")
+        raise typer.Exit(1) from None
     for question, matches in zip(questions, results, strict=True):
         table = Table(title=f"Q: {_shorten(question, width)}", title_justify="left", show_lines=True)
         table.add_column("#", justify="right")

@@ -173,9 +173,7 @@ def _evaluate(ds: FaqDataset | None, *, repeats: int, seed: int) -> str:
     ]
     for key, fit_s in (("ours", ours_fit), ("baseline", base_fit)):
         a = acc[key]
-        lines.append(
-            f"| {names[key]} | {a.acc1:.1%} | {a.acc3:.1%} | {a.mean_rank:.2f} | {fit_s:.1f} s |"
-        )
+        lines.append(f"| {names[key]} | {a.acc1:.1%} | {a.acc3:.1%} | {a.mean_rank:.2f} | {fit_s:.1f} s |")
     lines += [
         "",
         f"Mean rank is the 1-based position of the true original among all {n_orig}.",

@@ -18,23 +18,12 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
-from tritonclient.utils import InferenceServerException
 
 from imaging.networks import NETWORKS
 from imaging.postprocess import Prediction
 from imaging.samples import all_samples
-from imaging.specs import MAX_BATCH_SIZE
-from serving.client import Endpoint
-
-OUTPUTS = ("CLASS_ID", "LABEL", "SCORE")
-
-
-class ClassifyError(RuntimeError):
-    """The server refused a request (bad image, unknown model, auth) or could not be reached."""
-
-
-class ServerUnreachable(ClassifyError):
-    """No server answered at the endpoint (connection refused, DNS, gRPC UNAVAILABLE)."""
+from imaging.specs import IMAGE, MAX_BATCH_SIZE, OUTPUT_NAMES
+from serving.client import ClientError, Endpoint, Unreachable, as_text, infer
 
 
 def _as_bytes(image: bytes | bytearray | Path | str) -> bytes:
@@ -46,30 +35,13 @@ def _as_bytes(image: bytes | bytearray | Path | str) -> bytes:
 def infer_batch(
     endpoint: Endpoint, model: str, images: Sequence[bytes], client: object | None = None
 ) -> list[list[Prediction]]:
-    """One request with ``len(images)`` (<= max batch) images; raises :class:`ClassifyError`."""
-    module = endpoint.module()
-    owned = client is None
-    client = client or endpoint.client()
-    try:
-        batch = np.array([[data] for data in images], dtype=np.object_)
-        tensor = module.InferInput("IMAGE", list(batch.shape), "BYTES")
-        tensor.set_data_from_numpy(batch)
-        outputs = [module.InferRequestedOutput(name) for name in OUTPUTS]
-        try:
-            result = client.infer(model, [tensor], outputs=outputs, headers=endpoint.headers() or None)
-        except InferenceServerException as exc:
-            if "UNAVAILABLE" in str(exc.status()):
-                raise ServerUnreachable(f"{endpoint.address}: {exc.message() or exc}") from None
-            raise ClassifyError(f"{model}: {exc.message() or exc}") from None
-        except OSError as exc:  # HTTP: connection refused, DNS, TLS
-            raise ServerUnreachable(f"{endpoint.address}: {exc}") from None
-    finally:
-        if owned:
-            client.close()
-    ids, labels, scores = (result.as_numpy(name) for name in OUTPUTS)
+    """One request with ``len(images)`` (<= max batch) images; raises a ``ClientError``."""
+    batch = np.array([[data] for data in images], dtype=np.object_)
+    result = infer(endpoint, model, {IMAGE: batch}, OUTPUT_NAMES, client=client)
+    ids, labels, scores = (result[name] for name in OUTPUT_NAMES)
     return [
         [
-            Prediction(int(i), label.decode("utf-8") if isinstance(label, bytes) else str(label), float(s))
+            Prediction(int(i), as_text(label), float(s))
             for i, label, s in zip(row_ids, row_labels, row_scores, strict=True)
         ]
         for row_ids, row_labels, row_scores in zip(ids, labels, scores, strict=True)
@@ -102,25 +74,25 @@ def classify(
 
 def classify_each(
     endpoint: Endpoint, model: str, images: Sequence[bytes | bytearray | Path | str]
-) -> list[list[Prediction] | ClassifyError]:
+) -> list[list[Prediction] | ClientError]:
     """Like :func:`classify`, but a failed batch is retried image by image to isolate the culprit."""
     data = [_as_bytes(image) for image in images]
-    results: list[list[Prediction] | ClassifyError] = []
+    results: list[list[Prediction] | ClientError] = []
     client = endpoint.client()
     try:
         for start in range(0, len(data), MAX_BATCH_SIZE):
             chunk = data[start : start + MAX_BATCH_SIZE]
             try:
                 results.extend(infer_batch(endpoint, model, chunk, client))
-            except ServerUnreachable:
+            except Unreachable:
                 raise
-            except ClassifyError:
+            except ClientError:
                 for item in chunk:
                     try:
                         results.extend(infer_batch(endpoint, model, [item], client))
-                    except ServerUnreachable:
+                    except Unreachable:
                         raise
-                    except ClassifyError as exc:
+                    except ClientError as exc:
                         results.append(exc)
         return results
     finally:
@@ -166,11 +138,11 @@ def main(
             failed += 1
     try:
         results = classify_each(endpoint, model, [data for _, data in readable])
-    except ServerUnreachable as exc:
+    except Unreachable as exc:
         console.print(f"[red]cannot reach the server ({protocol}): {exc}[/red]")
         raise typer.Exit(2) from None
     for (path, _), result in zip(readable, results, strict=True):
-        if isinstance(result, ClassifyError):
+        if isinstance(result, ClientError):
             console.print(f"[red]{path.name}: {result}[/red]")
             failed += 1
             continue

@@ -113,5 +113,30 @@ def status() -> None:
         raise typer.Exit(1) from None
 
 
+@app.command()
+def configs(
+    check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 when they differ")] = False,
+) -> None:
+    """Write every rendered config.pbtxt, both targets, to deploy/configs/ (or --check them)."""
+    from serving.catalog import all_models
+    from serving.render import committed_configs
+
+    specs = all_models(every_network=True)
+    stale = []
+    for target in ("cpu", "gpu"):
+        for path, text in committed_configs(target, specs).items():
+            if path.is_file() and path.read_text() == text:
+                continue
+            stale.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    verb = "differ from rendering" if check else "written"
+    for path in stale:
+        typer.echo(f"{verb}: {path}")
+    if check and stale:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

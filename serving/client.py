@@ -1,17 +1,22 @@
 """How every client of the project reaches a Triton server: local, Kubernetes or Azure ML.
 
 One place builds the tritonclient object (HTTP or gRPC, plain or TLS) and the headers
-(an API key for ``--http-restricted-api``, or a Bearer token for an Azure ML endpoint), so
-the FAQ client, the image client, the web app and the load tests all behave the same.
+(an API key for ``--http-restricted-api``, or a Bearer token for an Azure ML endpoint), makes
+the inference call (:func:`infer`) and says what went wrong in one taxonomy
+(:class:`ClientError`: :class:`Unreachable`, :class:`RejectedInput`, :class:`Unauthorized`,
+:class:`NotReady`, :class:`ServerError`), so the FAQ client, the image client, the web app and
+the load tests all behave the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
@@ -80,3 +85,122 @@ class Endpoint:
         if self.protocol == "http":
             return httpclient.InferenceServerClient(self.address, ssl=self.use_ssl, **kwargs)
         return grpcclient.InferenceServerClient(self.address, ssl=self.use_ssl, **kwargs)
+
+
+# --- one inference call, one error taxonomy ---------------------------------------------------
+
+
+class ClientError(Exception):
+    """Something kept an inference from being answered. Catch the subclass that matters to you.
+
+    ``message`` is the server's own reason (Triton's ensemble prefix dropped) or the transport
+    error; ``status`` is what tritonclient reported (an HTTP code or a gRPC status name).
+    """
+
+    def __init__(self, message: str, status: str = "", model: str = "") -> None:
+        super().__init__(message)
+        self.message, self.status, self.model = message, status, model
+
+
+class Unreachable(ClientError):
+    """No server answered: connection refused or reset, DNS, TLS, timeout, gRPC UNAVAILABLE."""
+
+
+class RejectedInput(ClientError):
+    """The server refused this request's input (HTTP 400, gRPC INVALID_ARGUMENT): fix the input."""
+
+
+class Unauthorized(ClientError):
+    """The server wants credentials it did not get (an API key or a Bearer token)."""
+
+
+class NotReady(ClientError):
+    """The model is unknown, not loaded yet, or one of its steps is not healthy."""
+
+
+class ServerError(ClientError):
+    """The server failed on a request it accepted (HTTP 500, gRPC INTERNAL and the rest)."""
+
+
+_UNREACHABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
+_UNAUTHORIZED = {"401", "403", "StatusCode.UNAUTHENTICATED", "StatusCode.PERMISSION_DENIED"}
+_REJECTED = {"400", "StatusCode.INVALID_ARGUMENT"}
+_NOT_FOUND = {"404", "StatusCode.NOT_FOUND"}
+# Triton answers these with a generic 400/500, so their words are how they can be told apart.
+_NOT_READY_WORDS = ("unknown model", "not at ready state", "is not ready", "is not healthy")
+
+
+def error_from(exc: BaseException, model: str = "") -> ClientError:
+    """The :class:`ClientError` that ``exc`` (from tritonclient or the transport) stands for."""
+    from tritonclient.utils import InferenceServerException
+
+    if isinstance(exc, ClientError):
+        return exc
+    if not isinstance(exc, InferenceServerException):
+        if isinstance(exc, OSError):  # refused, reset, timed out, name unknown, TLS
+            return Unreachable(str(exc) or type(exc).__name__, model=model)
+        return ServerError(f"{type(exc).__name__}: {exc}", model=model)
+    status = str(exc.status() or "")
+    message = (exc.message() or str(exc)).strip()
+    for prefix in (f"in ensemble '{model}', ", f"[{status}] "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    lowered = message.lower()
+    if status in _UNREACHABLE or (not status and "connect" in lowered):
+        kind: type[ClientError] = Unreachable
+    elif status in _UNAUTHORIZED:
+        kind = Unauthorized
+    elif status in _NOT_FOUND or any(word in lowered for word in _NOT_READY_WORDS):
+        kind = NotReady
+    elif status in _REJECTED:
+        kind = RejectedInput
+    else:
+        kind = ServerError
+    return kind(message, status, model)
+
+
+def infer(
+    endpoint: Endpoint,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    outputs: Sequence[str],
+    *,
+    client: Any | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, np.ndarray]:
+    """One inference request; returns each requested output, raises a :class:`ClientError`.
+
+    ``inputs`` maps tensor names to arrays (``object`` arrays of ``bytes`` for TYPE_STRING).
+    Pass a ``client`` from :meth:`Endpoint.client` to reuse its connection across calls.
+    """
+    from tritonclient.utils import np_to_triton_dtype
+
+    module = endpoint.module()
+    tensors = []
+    for name, array in inputs.items():
+        tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        tensor.set_data_from_numpy(array)
+        tensors.append(tensor)
+    kwargs: dict[str, Any] = {"headers": endpoint.headers() or None}
+    timeouts: dict[str, float] = {}
+    if timeout_s is not None and endpoint.protocol == "grpc":
+        kwargs["client_timeout"] = timeout_s
+    elif timeout_s is not None:  # the HTTP client takes its timeouts when it is made
+        timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s}
+    owned = client is None
+    try:
+        client = client or endpoint.client(**timeouts)
+        result = client.infer(
+            model, tensors, outputs=[module.InferRequestedOutput(name) for name in outputs], **kwargs
+        )
+    except Exception as exc:
+        raise error_from(exc, model) from exc
+    finally:
+        if owned and client is not None:
+            client.close()
+    return {name: result.as_numpy(name) for name in outputs}
+
+
+def as_text(value: bytes | str) -> str:
+    """A TYPE_STRING element as text."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

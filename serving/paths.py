@@ -9,4 +9,5 @@ BUILD_DIR = REPO_ROOT / "build"
 ARTIFACTS_DIR = BUILD_DIR / "artifacts"
 MODEL_REPOSITORY_DIR = REPO_ROOT / "model_repository"
 ENSEMBLES_DIR = REPO_ROOT / "ensembles"
+CONFIGS_DIR = REPO_ROOT / "deploy" / "configs"  # committed copies of every rendered config.pbtxt
 RUN_DIR = REPO_ROOT / ".run"

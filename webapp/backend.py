@@ -15,9 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from tritonclient.utils import InferenceServerException
-
-from webapp.errors import UserError, server_down, translate
+from webapp.errors import UserError, translate
 from webapp.settings import WebAppSettings
 
 
@@ -83,16 +81,6 @@ def to_class_scores(scores: Iterable[Any]) -> list[ClassScore]:
     ]
 
 
-def client_error(exc: BaseException, model: str) -> InferenceServerException:
-    """A project client's error as the Triton error it wraps (its ``"<model>: "`` prefix dropped)."""
-    text = str(exc)
-    for prefix in (f"{model}: ", f"{model}:"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-            break
-    return InferenceServerException(text)
-
-
 def summarize_stats(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per model: successes, failures, average request latency (ms) and last use, all versions."""
     out: dict[str, dict[str, Any]] = {}
@@ -131,18 +119,12 @@ class TritonBackend:
         return to_faq_matches(ranked[0])
 
     def classify(self, model: str, image: bytes) -> list[ClassScore]:
-        from imaging.client import ClassifyError, ServerUnreachable, classify
+        from imaging.client import classify
 
-        url = self.settings.triton_url
         try:
             results = classify(self.endpoint, model, [image])
-        except ServerUnreachable as exc:
-            raise server_down(url, str(exc)) from exc
-        except ClassifyError as exc:
-            # the client keeps Triton's words ("<model>: <message>") but not its exception
-            raise translate(client_error(exc, model), url=url, model=model, kind="image") from exc
         except Exception as exc:
-            raise translate(exc, url=url, model=model, kind="image") from exc
+            raise translate(exc, url=self.settings.triton_url, model=model, kind="image") from exc
         return to_class_scores(results[0])
 
     # -- status: health, repository index and statistics ----------------------------------

@@ -51,11 +51,16 @@ class ImagePreprocess(Step):
                 raise RequestError(f"{self.image}[{row}]: {exc}") from None
             except Exception as exc:  # a decoder's own bug on odd bytes is still the image's fault
                 self.log.log_error(f"{self.config.model_name}: {type(exc).__name__} decoding: {exc}")
-                raise RequestError(f"{self.image}[{row}] could not be decoded ({type(exc).__name__})") from None
+                raise RequestError(
+                    f"{self.image}[{row}] could not be decoded ({type(exc).__name__})"
+                ) from None
         return {self.pixels: np.stack(arrays).astype(np.float32, copy=False)}
 
     def prepare_all(self, requests: list[Arrays]) -> list[Arrays | BaseException]:
-        jobs = [[self.pool.submit(self._decode, item) for item in r[self.image].ravel().tolist()] for r in requests]
+        jobs = [
+            [self.pool.submit(self._decode, item) for item in r[self.image].ravel().tolist()]
+            for r in requests
+        ]
         results: list[Arrays | BaseException] = []
         for futures in jobs:
             try:

@@ -18,7 +18,9 @@ class OnnxRunner(Step):
     def __init__(self, config: StepConfig, log: object = None) -> None:
         super().__init__(config, log)
         path = config.file("ONNX_FILE", "model.onnx")
-        options = session_options(config.integer("ORT_INTRA_OP_THREADS", 0), config.integer("ORT_INTER_OP_THREADS", 0))
+        options = session_options(
+            config.integer("ORT_INTRA_OP_THREADS", 0), config.integer("ORT_INTER_OP_THREADS", 0)
+        )
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         missing = set(config.inputs) - {i.name for i in self.session.get_inputs()}
         if missing:

@@ -29,8 +29,9 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     if not AZURITE_BIN.exists():
         pytest.fail(f"Azurite is not installed at {AZURITE_BIN}: run scripts/setup_azurite.sh")
     TEST_ARTIFACTS.mkdir(exist_ok=True)
-    with Azurite(location=tmp_path_factory.mktemp("azurite"),
-                 log_path=TEST_ARTIFACTS / "azurite.log") as server:
+    with Azurite(
+        location=tmp_path_factory.mktemp("azurite"), log_path=TEST_ARTIFACTS / "azurite.log"
+    ) as server:
         yield server
 
 

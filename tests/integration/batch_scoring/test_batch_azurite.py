@@ -39,8 +39,9 @@ def test_cli_demo_and_rerun_against_azurite(azurite: Azurite, blob_prefix: str) 
     """What a fresh clone runs: the default data set, trained and scored in Blob Storage."""
     store = ["--store", f"azurite:{azurite.port}", "--prefix", blob_prefix]
     cmd = [sys.executable, "-m", "batch_scoring"]
-    res = subprocess.run([*cmd, "demo", *store, "--no-progress"], cwd=REPO, capture_output=True, text=True,
-                         timeout=180)
+    res = subprocess.run(
+        [*cmd, "demo", *store, "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=180
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "started Azurite" not in res.stderr  # it used the running server
     assert "partitions 15: scored 15" in res.stdout
@@ -50,8 +51,9 @@ def test_cli_demo_and_rerun_against_azurite(azurite: Azurite, blob_prefix: str) 
     df = pd.read_parquet(io.BytesIO(preds.read_bytes("D002/S04.parquet")))
     assert list(df.columns) == ["TS", "Device", "Sensor", "Value", "Prediction", "Score"]
     assert len(df) == 1440 and set(df["Device"]) == {"D002"} and df["Prediction"].isin([0, 1]).all()
-    res = subprocess.run([*cmd, "score", *store, "--no-progress"], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [*cmd, "score", *store, "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "scored 0, skipped (up to date) 15" in res.stdout
     assert preds.list() == names
@@ -66,8 +68,9 @@ def test_blob_failures_are_reported_and_the_others_complete(blob_kill_store: Sto
     store.models.write_bytes("D000/S01.onnx", b"junk")  # matches the manifest, not ONNX
     store.models.write_bytes("manifest.json", json.dumps(manifest).encode())
     store.data.delete("D019/S09.parquet")  # missing data
-    s = runner.run_local(spec, workers=2, mini_batch_size=20, max_retries=1, error_threshold=2,
-                         progress=False)
+    s = runner.run_local(
+        spec, workers=2, mini_batch_size=20, max_retries=1, error_threshold=2, progress=False
+    )
     assert not s.ok and s.failed == 3 and s.scored == 197
     assert "ChecksumMismatch" in s.failures["D000/S00"]["error"]
     assert "MissingBlob" in s.failures["D019/S09"]["error"]

@@ -30,9 +30,23 @@ def _outputs(preds: Container) -> list[str]:
 def _kill_halfway(store_args: list[str], preds: Container, at_least: int = 20) -> int:
     """Start `score` in its own process group, SIGKILL the whole group once some outputs exist."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "batch_scoring", "score", *store_args, "--workers", "2",
-         "--mini-batch-size", "1", "--no-progress"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "batch_scoring",
+            "score",
+            *store_args,
+            "--workers",
+            "2",
+            "--mini-batch-size",
+            "1",
+            "--no-progress",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(_outputs(preds)) < at_least:
@@ -69,8 +83,23 @@ def _check_complete(spec: StoreSpec, summary: dict, done_before: int) -> None:
 def _rerun(store_args: list[str], tmp_path: Path) -> dict:
     summary = tmp_path / "summary.json"
     res = subprocess.run(
-        [sys.executable, "-m", "batch_scoring", "score", *store_args, "--workers", "2", "--no-progress",
-         "--summary-json", str(summary)], cwd=REPO, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "batch_scoring",
+            "score",
+            *store_args,
+            "--workers",
+            "2",
+            "--no-progress",
+            "--summary-json",
+            str(summary),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return json.loads(summary.read_text())
 

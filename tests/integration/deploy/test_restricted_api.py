@@ -26,7 +26,7 @@ from tritonclient.utils import InferenceServerException
 
 from deploy import k8s, security
 from deploy.versions import container_release
-from serving.client import Endpoint
+from serving.client import Endpoint, Unauthorized, error_from
 from serving.modelspec import EnsembleStep, ModelSpec, TensorSpec
 from serving.render import validate, write_model
 from serving.triton import Ports, TritonServer
@@ -34,13 +34,20 @@ from serving.triton import Ports, TritonServer
 TEST_ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 DOUBLE = ModelSpec(
-    name="double", kind="onnx", max_batch_size=8,
-    inputs=(TensorSpec("x", "TYPE_FP32", (4,)),), outputs=(TensorSpec("y", "TYPE_FP32", (4,)),),
-    artifact="double.onnx", exporter="tests:unused",
+    name="double",
+    kind="onnx",
+    max_batch_size=8,
+    inputs=(TensorSpec("x", "TYPE_FP32", (4,)),),
+    outputs=(TensorSpec("y", "TYPE_FP32", (4,)),),
+    artifact="double.onnx",
+    exporter="tests:unused",
 )
 PIPELINE = ModelSpec(
-    name="pipeline", kind="ensemble", max_batch_size=8,
-    inputs=(TensorSpec("INPUT", "TYPE_FP32", (4,)),), outputs=(TensorSpec("OUTPUT", "TYPE_FP32", (4,)),),
+    name="pipeline",
+    kind="ensemble",
+    max_batch_size=8,
+    inputs=(TensorSpec("INPUT", "TYPE_FP32", (4,)),),
+    outputs=(TensorSpec("OUTPUT", "TYPE_FP32", (4,)),),
     steps=(EnsembleStep("double", {"x": "INPUT"}, {"y": "OUTPUT"}),),
 )
 
@@ -69,7 +76,8 @@ def manifest_security_args(api_key: str, admin_key: str) -> list[str]:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     root = tmp_path_factory.mktemp("restricted")
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "x"], ["y"])], "double",
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "double",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
     )
@@ -113,6 +121,7 @@ def test_inference_without_key_is_refused(running: Running) -> None:
         endpoint.client().infer("pipeline", _inputs(httpclient), headers=endpoint.headers())
     assert info.value.status() == "403"
     assert security.API_KEY_HEADER in info.value.message()
+    assert isinstance(error_from(info.value, "pipeline"), Unauthorized)  # what every client reports
 
 
 def test_inference_with_a_wrong_key_is_refused(running: Running) -> None:

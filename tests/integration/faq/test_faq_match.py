@@ -57,9 +57,7 @@ def test_model_is_ready_with_the_published_interface(endpoint: Endpoint) -> None
     ]
 
 
-def test_each_original_question_returns_that_original_first(
-    endpoint: Endpoint, faq_table: FaqTable
-) -> None:
+def test_each_original_question_returns_that_original_first(endpoint: Endpoint, faq_table: FaqTable) -> None:
     """One request per original, with the raw HTML question text a user would paste."""
     client = endpoint.client()
     try:

@@ -6,11 +6,11 @@ import pytest
 import tritonclient.http as httpclient
 
 from imaging.bad_inputs import Case, cases
-from imaging.client import ClassifyError, infer_batch
+from imaging.client import infer_batch
 from imaging.labels import ESPRESSO_ID
 from imaging.networks import NETWORKS
 from imaging.specs import model_names
-from serving.client import Endpoint
+from serving.client import Endpoint, RejectedInput
 
 CASES = cases("coffee")
 IMAGE_MODELS = [name for network in NETWORKS.values() for name in (network.name, *model_names(network))]
@@ -29,10 +29,10 @@ def assert_ready(endpoint: Endpoint) -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_efficientnet_handles_each_bad_input(http_endpoint: Endpoint, case: Case) -> None:
     if case.expect == "reject":
-        with pytest.raises(ClassifyError) as info:
+        with pytest.raises(RejectedInput) as info:  # HTTP 400, the bare reason
             infer_batch(http_endpoint, "efficientnet_lite0", [case.data])
-        message = str(info.value)
-        assert "invalid image input" in message and case.reason in message
+        assert info.value.status == "400"
+        assert info.value.message.startswith("IMAGE[0]") and case.reason in info.value.message
     else:
         (top5,) = infer_batch(http_endpoint, "efficientnet_lite0", [case.data])
         assert len(top5) == 5 and top5[0].score >= top5[-1].score
@@ -45,7 +45,7 @@ def test_efficientnet_handles_each_bad_input(http_endpoint: Endpoint, case: Case
 def test_resnets_refuse_the_same_inputs(http_endpoint: Endpoint, model: str) -> None:
     for case in CASES:
         if case.expect == "reject":
-            with pytest.raises(ClassifyError, match=case.reason):
+            with pytest.raises(RejectedInput, match=case.reason):
                 infer_batch(http_endpoint, model, [case.data])
         else:
             (top5,) = infer_batch(http_endpoint, model, [case.data])
@@ -55,12 +55,12 @@ def test_resnets_refuse_the_same_inputs(http_endpoint: Endpoint, model: str) -> 
 
 def test_one_bad_image_in_a_request_names_its_position(http_endpoint: Endpoint) -> None:
     good = next(c.data for c in CASES if c.name == "cmyk")
-    with pytest.raises(ClassifyError, match=r"image 1: empty input"):
+    with pytest.raises(RejectedInput, match=r"IMAGE\[1\]: empty input"):
         infer_batch(http_endpoint, "efficientnet_lite0", [good, b"", good])
     assert_ready(http_endpoint)
 
 
 def test_text_instead_of_bytes_is_refused(http_endpoint: Endpoint) -> None:
-    with pytest.raises(ClassifyError, match="not a recognised image"):
+    with pytest.raises(RejectedInput, match="not a recognised image"):
         infer_batch(http_endpoint, "efficientnet_lite0", [b"hello"])
     assert_ready(http_endpoint)

@@ -68,7 +68,11 @@ class WebApp:
             env["WEBAPP_IMAGE_MODELS"] = json.dumps(list(self.image_models))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                self.command,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
@@ -153,9 +157,11 @@ def page(browser_context: BrowserContext) -> Iterator[Page]:
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on(
         "request",
-        lambda request: problems.append(f"request left localhost: {request.url}")
-        if not request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-        else None,
+        lambda request: (
+            problems.append(f"request left localhost: {request.url}")
+            if not request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else None
+        ),
     )
     page.problems = problems  # type: ignore[attr-defined]
     yield page

@@ -72,8 +72,9 @@ def test_cron_schedule(tmp_path: Path) -> None:
     assert load_job(paths["pipeline_job"]).jobs["score_partitions"].error_threshold == -1
 
 
-def test_staged_code_runs_like_the_parallel_runtime(aml_out: dict[str, Path], store_root: Path,
-                                                    tmp_path: Path) -> None:
+def test_staged_code_runs_like_the_parallel_runtime(
+    aml_out: dict[str, Path], store_root: Path, tmp_path: Path
+) -> None:
     """Import entry.py from the staged code folder alone and drive it as Azure ML would:
     init() with the mounted folders, run() on mini-batches of file paths (every file of the
     uri_folder, manifest included)."""
@@ -105,8 +106,13 @@ def test_staged_code_runs_like_the_parallel_runtime(aml_out: dict[str, Path], st
 
 def _k8s_docs() -> list[dict]:
     kubectl = str(REPO / ".venv" / "bin" / "kubectl")
-    rendered = subprocess.run([kubectl, "kustomize", str(REPO / "k8s" / "batch")],
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(REPO / "k8s" / "batch")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return [d for d in yaml.safe_load_all(rendered) if d]
 
 
@@ -143,8 +149,11 @@ def test_k8s_cronjob_runs_the_same_job() -> None:
 
 
 def test_image_requirements_match_the_lock() -> None:
-    lock = dict(line.split("==") for line in (REPO / "requirements" / "serving.lock").read_text().split()
-                if "==" in line)
+    lock = dict(
+        line.split("==")
+        for line in (REPO / "requirements" / "serving.lock").read_text().split()
+        if "==" in line
+    )
     lock = {k.lower().replace("_", "-"): v for k, v in lock.items()}
     req = (REPO / "batch_scoring" / "requirements-scoring.txt").read_text().splitlines()
     pins = dict(line.split("==") for line in req if line and not line.startswith("#"))

@@ -26,8 +26,24 @@ def test_original_pattern_reads_the_whole_csv_and_scores_one_series(store_root: 
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(model))
     out = tmp_path / "out.csv"
     script = str(REPO / "perf" / "batch" / "original_pattern.py")
-    subprocess.run([sys.executable, script, "--csv", str(csv), "--model", str(tmp_path / "m.pkl"),
-                    "--device", "D001", "--sensor", "S02", "--out", str(out)], check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--csv",
+            str(csv),
+            "--model",
+            str(tmp_path / "m.pkl"),
+            "--device",
+            "D001",
+            "--sensor",
+            "S02",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        timeout=120,
+    )
     got = pd.read_csv(out)
     assert len(got) == len(df) and set(got["Device"]) == {"D001"} and set(got["Sensor"]) == {"S02"}
     assert (got["Prediction"].to_numpy() == (model.predict(x) == -1).astype(int)).all()

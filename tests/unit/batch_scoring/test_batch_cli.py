@@ -27,8 +27,18 @@ def test_demo_generates_trains_and_scores_the_default_data_set(tmp_path: Path) -
 def test_score_exit_code_follows_the_error_threshold(store_root: Path, tmp_path: Path) -> None:
     (store_root / "data" / "D001" / "S00.parquet").unlink()
     summary = tmp_path / "summary.json"
-    base = ["score", "--store", f"local:{store_root}", "--workers", "0", "--no-progress",
-            "--max-retries", "1", "--summary-json", str(summary)]
+    base = [
+        "score",
+        "--store",
+        f"local:{store_root}",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--max-retries",
+        "1",
+        "--summary-json",
+        str(summary),
+    ]
     res = CliRunner().invoke(app, base)
     assert res.exit_code == 1, res.output
     assert "FAILED D001/S00 after 2 attempt(s): MissingBlob" in res.output
@@ -48,24 +58,57 @@ def test_user_errors_exit_2_without_traceback(tmp_path: Path) -> None:
 
 
 def test_train_original_preset_and_tune(store_root: Path) -> None:
-    res = CliRunner().invoke(app, ["train", "--store", f"local:{store_root}", "--preset", "original",
-                                   "--workers", "1", "--no-progress"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--store",
+            f"local:{store_root}",
+            "--preset",
+            "original",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((store_root / "models" / "manifest.json").read_text())
-    assert manifest["config"] == {"features": "value", "kernel": "rbf", "gamma": 0.01, "nu": 0.0001,
-                                  "train_fraction": 0.5}
+    assert manifest["config"] == {
+        "features": "value",
+        "kernel": "rbf",
+        "gamma": 0.01,
+        "nu": 0.0001,
+        "train_fraction": 0.5,
+    }
     assert "precision" in res.output and "recall" in res.output
-    res = CliRunner().invoke(app, ["tune", "--store", f"local:{store_root}", "--workers", "1",
-                                   "--limit", "2"])
+    res = CliRunner().invoke(
+        app, ["tune", "--store", f"local:{store_root}", "--workers", "1", "--limit", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert res.output.count("| context |") == 12 and res.output.count("| value |") == 12
 
 
 def test_progress_bar_counts_partitions(store_root: Path) -> None:
     env = {**os.environ, "COLUMNS": "120"}
-    res = subprocess.run([sys.executable, "-m", "batch_scoring", "score", "--store", f"local:{store_root}",
-                          "--workers", "2", "--mini-batch-size", "2"],
-                         capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batch_scoring",
+            "score",
+            "--store",
+            f"local:{store_root}",
+            "--workers",
+            "2",
+            "--mini-batch-size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "score: 100%" in res.stderr and "6/6" in res.stderr
     assert "scored 6" in res.stdout

@@ -28,7 +28,11 @@ def test_partition_rejects_unsafe_or_incomplete_names(bad: str) -> None:
 def test_partition_blob_names() -> None:
     p = Partition("D000", "S01")
     assert (p.key, p.model_blob, p.pred_blob, p.data_blob("csv")) == (
-        "D000/S01", "D000/S01.onnx", "D000/S01.parquet", "D000/S01.csv")
+        "D000/S01",
+        "D000/S01.onnx",
+        "D000/S01.parquet",
+        "D000/S01.csv",
+    )
 
 
 def test_local_write_is_atomic_and_partials_are_invisible(tmp_path: Path) -> None:

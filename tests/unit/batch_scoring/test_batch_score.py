@@ -77,14 +77,25 @@ def test_changed_input_is_rescored(store_root: Path) -> None:
 
 def test_azure_ml_style_folders_and_file_paths(store_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "mounted_output"
-    score.init(["--data_dir", str(store_root / "data"), "--models_dir", str(store_root / "models"),
-                "--output_dir", str(out), "--error_threshold", "5"])  # unknown AML args are ignored
+    score.init(
+        [
+            "--data_dir",
+            str(store_root / "data"),
+            "--models_dir",
+            str(store_root / "models"),
+            "--output_dir",
+            str(out),
+            "--error_threshold",
+            "5",
+        ]
+    )  # unknown AML args are ignored
     items = [str(store_root / "data" / f"{k}.parquet") for k in KEYS[:2]]
     items.append(str(store_root / "data" / "manifest.json"))  # uri_folder lists every file
     result = score.run(items)
     assert list(result["status"]) == ["scored", "scored", "ignored"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
-        f"{k}.parquet" for k in KEYS[:2]]
+        f"{k}.parquet" for k in KEYS[:2]
+    ]
 
 
 def _break_store(root: Path) -> dict[str, str]:
@@ -102,8 +113,11 @@ def _break_store(root: Path) -> dict[str, str]:
         fh.write(b"\0")
     # Data partition gone.
     (root / "data" / "D001/S02.parquet").unlink()
-    return {"D000/S00": "InvalidProtobuf|Fail|ONNX|onnx", "D000/S01": "ChecksumMismatch",
-            "D001/S02": "MissingBlob"}
+    return {
+        "D000/S00": "InvalidProtobuf|Fail|ONNX|onnx",
+        "D000/S01": "ChecksumMismatch",
+        "D001/S02": "MissingBlob",
+    }
 
 
 def test_failing_partitions_are_reported_and_the_others_complete(store_root: Path) -> None:
@@ -121,8 +135,9 @@ def test_failing_partitions_are_reported_and_the_others_complete(store_root: Pat
 def test_runner_retries_failures_and_applies_the_threshold(store_root: Path, workers: int) -> None:
     broken = _break_store(store_root)
     spec = StoreSpec.parse(f"local:{store_root}")
-    s = runner.run_local(spec, workers=workers, mini_batch_size=2, max_retries=2, error_threshold=0,
-                         progress=False)
+    s = runner.run_local(
+        spec, workers=workers, mini_batch_size=2, max_retries=2, error_threshold=0, progress=False
+    )
     assert (s.partitions, s.scored, s.failed) == (6, 3, 3)
     assert not s.ok
     assert set(s.failures) == set(broken)
@@ -131,8 +146,9 @@ def test_runner_retries_failures_and_applies_the_threshold(store_root: Path, wor
     assert (store_root / "preds" / "_FAILURES.json").exists()
     assert not (store_root / "preds" / "_SUCCESS.json").exists()
     # Same failures under a threshold of 3: the run is OK, the good partitions are skipped.
-    s2 = runner.run_local(spec, workers=workers, mini_batch_size=2, max_retries=0, error_threshold=3,
-                          progress=False)
+    s2 = runner.run_local(
+        spec, workers=workers, mini_batch_size=2, max_retries=0, error_threshold=3, progress=False
+    )
     assert s2.ok and (s2.skipped, s2.failed) == (3, 3)
     marker = json.loads((store_root / "preds" / "_SUCCESS.json").read_text())
     assert marker["failed"] == 3 and set(marker["failures"]) == set(broken)
@@ -165,8 +181,14 @@ def test_a_dying_worker_process_is_survived(store_root: Path, monkeypatch: pytes
         return real(ctx, part)
 
     monkeypatch.setattr(score, "score_partition", crash_on_one)
-    s = runner.run_local(StoreSpec.parse(f"local:{store_root}"), workers=2, mini_batch_size=3,
-                         max_retries=1, error_threshold=1, progress=False)
+    s = runner.run_local(
+        StoreSpec.parse(f"local:{store_root}"),
+        workers=2,
+        mini_batch_size=3,
+        max_retries=1,
+        error_threshold=1,
+        progress=False,
+    )
     assert s.ok and s.failed == 1 and set(s.failures) == {"D000/S02"}
     assert "died" in s.failures["D000/S02"]["error"] and s.failures["D000/S02"]["attempts"] == 2
     # Partitions of the crashed mini-batch written before the crash are skipped on retry.

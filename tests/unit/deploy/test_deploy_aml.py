@@ -25,7 +25,8 @@ IMAGE = "example.azurecr.io/triton-scoring-stack:1.2.3"
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("aml")
     settings = aml.AmlSettings(
-        image=IMAGE, repository=root / "repos" / "model_repository_gpu",
+        image=IMAGE,
+        repository=root / "repos" / "model_repository_gpu",
         native_repository=root / "repos" / "model_repository_native",
     )
     folder = root / "yaml"
@@ -56,8 +57,11 @@ def test_custom_container_deployments(out: Path, file: str, cls: type, instance_
     env = deployment.environment
     assert env.image == IMAGE
     routes = env.inference_config  # the SDK's REST model after loading
-    for route, path in (("liveness_route", "/v2/health/live"), ("readiness_route", "/v2/health/ready"),
-                        ("scoring_route", "/")):
+    for route, path in (
+        ("liveness_route", "/v2/health/live"),
+        ("readiness_route", "/v2/health/ready"),
+        ("scoring_route", "/"),
+    ):
         assert (getattr(routes, route).port, getattr(routes, route).path) == (8000, path)
     # the repository is the model, found by the entrypoint under $AZUREML_MODEL_DIR
     assert deployment.model.type == "custom_model"
@@ -105,8 +109,13 @@ def test_native_subset_keeps_only_what_azure_ml_triton_can_load(tmp_path: Path) 
     _model(source, "pre", 'backend: "python"\n')
     step = 'ensemble_scheduling { step { model_name: "%s" model_version: -1 } }\n'
     _model(source, "native_ens", 'platform: "ensemble"\n' + step % "classifier")
-    _model(source, "mixed_ens", 'platform: "ensemble"\n' + (step % "pre").replace("}\n", "") +
-           ' step { model_name: "classifier" model_version: -1 } }\n')
+    _model(
+        source,
+        "mixed_ens",
+        'platform: "ensemble"\n'
+        + (step % "pre").replace("}\n", "")
+        + ' step { model_name: "classifier" model_version: -1 } }\n',
+    )
     kept = aml.native_subset(source, tmp_path / "native")
     assert kept == ["classifier", "native_ens"]
     assert sorted(p.name for p in (tmp_path / "native").iterdir()) == kept

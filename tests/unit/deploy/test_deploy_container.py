@@ -170,7 +170,8 @@ def test_read_pins_rejects_ranges(tmp_path: Path) -> None:
 
 def _onnx(path: Path, ir_version: int, opset: int) -> None:
     graph = helper.make_graph(
-        [helper.make_node("Add", ["x", "x"], ["y"])], "double",
+        [helper.make_node("Add", ["x", "x"], ["y"])],
+        "double",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
     )
@@ -180,9 +181,13 @@ def _onnx(path: Path, ir_version: int, opset: int) -> None:
 
 
 SPEC = ModelSpec(
-    name="double", kind="onnx", inputs=(TensorSpec("x", "TYPE_FP32", (4,)),),
-    outputs=(TensorSpec("y", "TYPE_FP32", (4,)),), max_batch_size=8,
-    artifact="double.onnx", exporter="tests:unused",
+    name="double",
+    kind="onnx",
+    inputs=(TensorSpec("x", "TYPE_FP32", (4,)),),
+    outputs=(TensorSpec("y", "TYPE_FP32", (4,)),),
+    max_batch_size=8,
+    artifact="double.onnx",
+    exporter="tests:unused",
 )
 
 

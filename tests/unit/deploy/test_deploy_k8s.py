@@ -40,10 +40,18 @@ def env_of(c: Obj) -> dict[str, Obj]:
 def test_every_object_validates(rendered: dict[str, list[Obj]], overlay: str, version: str) -> None:
     objects = rendered[overlay]
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == sorted([
-        "Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
-        "ServiceMonitor", "Ingress", "NetworkPolicy",
-    ])
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "ServiceMonitor",
+            "Ingress",
+            "NetworkPolicy",
+        ]
+    )
     assert k8s.validate(objects, version) == []
 
 
@@ -65,8 +73,11 @@ def test_the_pinned_version_is_supported_by_the_validator() -> None:
     assert k8s.KUBERNETES_VERSION == "1.30.0"
     assert "1.30" in [utils.major_minor(v) for v in utils.all_versions()]
     with pytest.raises(kubernetes_validate.ValidationError):  # and the validator really checks
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-                                      "spec": {"ports": "80"}}, k8s.KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": "80"}},
+            k8s.KUBERNETES_VERSION,
+            strict=True,
+        )
 
 
 @pytest.mark.parametrize("overlay", k8s.OVERLAYS)
@@ -78,8 +89,10 @@ def test_security_args_come_from_deploy_security(rendered: dict[str, list[Obj]],
     assert args[start : start + len(expected)] == expected
     assert not any(a.startswith("--model-control-mode=") and a != "--model-control-mode=none" for a in args)
     env = env_of(c)
-    for var, key in ((security.API_KEY_ENV, security.SECRET_API_KEY),
-                     (security.ADMIN_KEY_ENV, security.SECRET_ADMIN_KEY)):
+    for var, key in (
+        (security.API_KEY_ENV, security.SECRET_API_KEY),
+        (security.ADMIN_KEY_ENV, security.SECRET_ADMIN_KEY),
+    ):
         ref = env[var]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": security.SECRET_NAME, "key": key}
     # no key value is written into the manifests
@@ -211,8 +224,13 @@ def test_ingress_tls_redirect_and_routed_paths(rendered: dict[str, list[Obj]]) -
         assert p["pathType"] == "Prefix"
         assert p["backend"]["service"] == {"name": "triton", "port": {"name": "http"}}
     # model-repository, shared memory, trace and logging endpoints are not routed at all
-    for admin_path in ("/v2/repository/index", "/v2/systemsharedmemory/status", "/v2/trace/setting",
-                       "/v2/logging", "/v2/cudasharedmemory/status"):
+    for admin_path in (
+        "/v2/repository/index",
+        "/v2/systemsharedmemory/status",
+        "/v2/trace/setting",
+        "/v2/logging",
+        "/v2/cudasharedmemory/status",
+    ):
         assert not any(admin_path == p or admin_path.startswith(p + "/") for p in paths)
 
 
@@ -228,8 +246,11 @@ def test_network_policy_defaults_to_deny(rendered: dict[str, list[Obj]]) -> None
 def test_namespace_enforces_restricted_pod_security(rendered: dict[str, list[Obj]]) -> None:
     ns = k8s.find(rendered["gpu"], "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert all(o["metadata"].get("namespace") == ns["metadata"]["name"]
-               for o in rendered["gpu"] if o["kind"] != "Namespace")
+    assert all(
+        o["metadata"].get("namespace") == ns["metadata"]["name"]
+        for o in rendered["gpu"]
+        if o["kind"] != "Namespace"
+    )
 
 
 def test_render_cli_writes_valid_files(tmp_path) -> None:  # type: ignore[no-untyped-def]

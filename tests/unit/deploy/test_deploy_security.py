@@ -9,8 +9,15 @@ from serving.client import API_KEY_HEADER, Endpoint
 
 # The API groups Triton 2.51 accepts in --http-restricted-api (from `tritonserver --help`).
 TRITON_251_APIS = {
-    "health", "metadata", "inference", "shared-memory", "model-config",
-    "model-repository", "statistics", "trace", "logging",
+    "health",
+    "metadata",
+    "inference",
+    "shared-memory",
+    "model-config",
+    "model-repository",
+    "statistics",
+    "trace",
+    "logging",
 }
 KEY = "k" * 32
 ADMIN = "a" * 32
@@ -70,9 +77,7 @@ def test_entrypoint_requires_a_key() -> None:
 
 
 def test_entrypoint_with_keys_uses_the_shared_flags() -> None:
-    cmd = entrypoint.server_command(
-        {"TRITON_API_KEY": KEY, "TRITON_ADMIN_KEY": ADMIN}, ["--log-verbose=1"]
-    )
+    cmd = entrypoint.server_command({"TRITON_API_KEY": KEY, "TRITON_ADMIN_KEY": ADMIN}, ["--log-verbose=1"])
     assert cmd[0] == "tritonserver"
     assert cmd[1] == "--model-repository=/models/gpu"
     assert cmd[-1] == "--log-verbose=1"
@@ -82,8 +87,11 @@ def test_entrypoint_with_keys_uses_the_shared_flags() -> None:
 
 def test_entrypoint_endpoint_mode_still_locks_admin_apis_with_a_random_key() -> None:
     cmd = entrypoint.server_command(
-        {"TRITON_AUTH": "endpoint", "MODEL_REPOSITORY": "${AZUREML_MODEL_DIR}/repo",
-         "AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/m/1"}
+        {
+            "TRITON_AUTH": "endpoint",
+            "MODEL_REPOSITORY": "${AZUREML_MODEL_DIR}/repo",
+            "AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/m/1",
+        }
     )
     assert "--model-repository=/var/azureml-app/azureml-models/m/1/repo" in cmd
     assert not any("inference" in a for a in cmd)

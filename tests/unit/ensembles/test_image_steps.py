@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ensembles.testing import Request, TritonError, TritonModelException, load_model
+from ensembles.testing import Request, TritonError, TritonModelException, load_model, texts
 from imaging.networks import NETWORKS
 from imaging.postprocess import top_k
 from imaging.preprocess import CONFIGS, preprocess_bytes
 from imaging.samples import sample_bytes
-from imaging.specs import CLASS_ID, IMAGE, LABEL, PIXELS, SCORE, SCORES, specs_for
-from ensembles.testing import texts
+from imaging.specs import CLASS_ID, LABEL, PIXELS, SCORE, SCORES, specs_for
 
 NETWORK = NETWORKS["efficientnet_lite0"]
 PRE, _, POST, _ = specs_for(NETWORK)

@@ -13,7 +13,9 @@ from serving.render import SpecError, shim
 
 
 def _config(**kwargs) -> StepConfig:
-    defaults = dict(model_name="m", version_dir=__import__("pathlib").Path("."), inputs=("X",), outputs=("Y",))
+    defaults = dict(
+        model_name="m", version_dir=__import__("pathlib").Path("."), inputs=("X",), outputs=("Y",)
+    )
     return StepConfig(**{**defaults, **kwargs})
 
 

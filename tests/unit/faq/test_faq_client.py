@@ -5,16 +5,39 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from faq.client import _shorten, _text_input, ask
-from serving.client import Endpoint
+import numpy as np
+import pytest
+
+import faq.client
+from faq.client import _shorten, ask
+from serving.client import Endpoint, Unreachable
 from serving.triton import free_ports
 
 
-def test_questions_become_one_utf8_bytes_tensor_of_shape_n_by_1() -> None:
+def test_questions_become_one_utf8_bytes_tensor_of_shape_n_by_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = {}
+
+    def fake_infer(endpoint, model, inputs, outputs, **_):
+        sent.update(inputs)
+        rows = len(inputs["TEXT"])
+        return {
+            "FAQ_ID": np.zeros((rows, 5), np.int64),
+            "SCORE": np.zeros((rows, 5), np.float32),
+            "FAQ_QUESTION": np.full((rows, 5), b"q", object),
+            "FAQ_ANSWER": np.full((rows, 5), b"a", object),
+        }
+
+    monkeypatch.setattr(faq.client, "infer", fake_infer)
+    matches = ask(Endpoint(), ["caf\u00e9?", "two"], top_k=2)
+    assert sent["TEXT"].shape == (2, 1) and sent["TEXT"][0, 0] == "caf\u00e9?".encode()
+    assert [len(m) for m in matches] == [2, 2] and matches[0][0].question == "q"
+
+
+def test_an_unreachable_server_is_unreachable() -> None:
+    (port,) = free_ports(1)
     for protocol in ("http", "grpc"):
-        tensor = _text_input(Endpoint(protocol=protocol), ["caf\u00e9?", "two"])
-        assert tensor.shape() == [2, 1]
-        assert tensor.datatype() == "BYTES"
+        with pytest.raises(Unreachable):
+            ask(Endpoint(url=f"localhost:{port}", protocol=protocol), ["hello"], timeout_s=5)
 
 
 def test_no_questions_means_no_request() -> None:

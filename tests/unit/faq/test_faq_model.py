@@ -31,7 +31,18 @@ def test_pipeline_settings_are_the_ones_skl2onnx_reproduces() -> None:
 def test_token_pattern_is_ascii_and_keeps_js_names_and_digits() -> None:
     analyzer = build_pipeline().named_steps["tfidf"].build_analyzer()
     assert analyzer("use arr.splice(i, 1) or $.each _x café 0.1") == [
-        "use", "arr", "splice", "i", "1", "or", "$", "each", "_x", "caf", "0", "1",
+        "use",
+        "arr",
+        "splice",
+        "i",
+        "1",
+        "or",
+        "$",
+        "each",
+        "_x",
+        "caf",
+        "0",
+        "1",
     ]
 
 

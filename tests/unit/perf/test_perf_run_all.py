@@ -108,7 +108,15 @@ def _fake_paired_faq(tmp_path, monkeypatch, steals=None, **plan_changes):
         visits.append((run.server, run.label, run.users))
         steal = next(steals, None)
         return LoadPoint(
-            run.model, run.server, "locust", run.users, 100.0, 1.0, 2.0, requests=10, label=run.label,
+            run.model,
+            run.server,
+            "locust",
+            run.users,
+            100.0,
+            1.0,
+            2.0,
+            requests=10,
+            label=run.label,
             extra={} if steal is None else {"steal": steal},
         )
 

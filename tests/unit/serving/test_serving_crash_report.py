@@ -25,7 +25,7 @@ def test_crash_lines_pick_the_signal_and_the_exception() -> None:
 
 
 def test_crash_lines_of_a_clean_log_are_empty_and_repeats_are_dropped() -> None:
-    assert crash_lines('I1122 "successfully loaded \'faq_match\'"\n') == []
+    assert crash_lines("I1122 \"successfully loaded 'faq_match'\"\n") == []
     assert crash_lines("Signal (11) received.\n" * 3) == ["Signal (11) received."]
     assert len(crash_lines("x exception\n" * 2 + "".join(f"{i} not healthy\n" for i in range(9)))) == 4
 

@@ -14,9 +14,9 @@ from serving.modelspec import DynamicBatching, EnsembleStep, ModelSpec, TensorSp
 from serving.render import (
     SpecError,
     build_config,
+    shim,
     to_pbtxt,
     validate,
-    shim,
     write_model,
 )
 
@@ -147,3 +147,16 @@ def test_write_model_lays_out_version_folders(tmp_path: Path) -> None:
 def test_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="export it first"):
         write_model(CLASSIFIER, "cpu", tmp_path / "repo", tmp_path / "no-artifacts")
+
+
+@pytest.mark.parametrize("target", ["cpu", "gpu"])
+def test_committed_configs_are_what_rendering_gives(target: str) -> None:
+    """deploy/configs/ is what Triton receives; a spec change must re-run `make configs`."""
+    from serving.paths import CONFIGS_DIR
+    from serving.render import committed_configs
+
+    rendered = committed_configs(target, all_models(every_network=True))
+    committed = set((CONFIGS_DIR / target).glob("*/config.pbtxt"))
+    assert committed == set(rendered), "run `make configs`: models were added or removed"
+    stale = [path.parent.name for path, text in rendered.items() if path.read_text() != text]
+    assert not stale, f"run `make configs`: {stale} differ from their specs"

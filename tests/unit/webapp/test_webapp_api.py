@@ -206,9 +206,7 @@ def test_missing_or_empty_file_is_a_plain_400(client: TestClient, fake_backend) 
 def test_garbage_rejected_by_every_model_gives_one_clear_error(client: TestClient, fake_backend) -> None:
     def reject(model: str, _: bytes) -> list[ClassScore]:
         exc = InferenceServerException(
-            f"in ensemble '{model}', Failed to process the request(s) for model instance "
-            f"'{model}_preprocess_0_0', message: ImageError: not a recognised image "
-            "(accepted formats: JPEG, PNG)",
+            f"in ensemble '{model}', IMAGE[0]: not a recognised image (accepted formats: JPEG, PNG)",
             status="400",
         )
         raise translate(exc, url="fake:8000", model=model, kind="image")
@@ -217,7 +215,7 @@ def test_garbage_rejected_by_every_model_gives_one_clear_error(client: TestClien
     response = client.post("/api/classify", files={"image": ("junk.bin", b"garbage" * 10, "application/x")})
     assert response.status_code == 422
     body = response.json()
-    expected = "The image was rejected: not a recognised image (accepted formats: JPEG, PNG)."
+    expected = "The image was rejected: IMAGE[0]: not a recognised image (accepted formats: JPEG, PNG)."
     assert body["error"]["code"] == "image_rejected"
     assert body["error"]["message"] == expected
     assert [r["error"]["message"] for r in body["results"]] == [expected] * 3
