@@ -55,8 +55,9 @@ test-unit: ## unit tests only
 test-integration: ## integration tests only (start a real Triton server)
 	bash scripts/test.sh tests/integration
 
-lint: ## ruff
+lint: ## ruff check and ruff format --check (what CI runs after the tests)
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 # --- image classification (docs/images.md) --------------------------------------------
 MODEL ?= efficientnet_lite0

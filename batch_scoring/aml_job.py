@@ -27,8 +27,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_OUT = PACKAGE_DIR / "aml" / "out"
 ENTRY_SCRIPT = "entry.py"
 # What the scoring step imports (sklearn/skl2onnx are only needed to train).
-SCORING_PIP = ["numpy==1.26.4", "pandas==3.0.6", "pyarrow==25.0.1", "onnxruntime==1.31.1",
-               "azure-storage-blob==12.31.1"]
+SCORING_PIP = [
+    "numpy==1.26.4",
+    "pandas==3.0.6",
+    "pyarrow==25.0.1",
+    "onnxruntime==1.31.1",
+    "azure-storage-blob==12.31.1",
+]
 # Azure ML's parallel runtime needs these in the job's environment (not installed locally).
 PRS_PIP = ["azureml-core==1.61.0", "azureml-dataset-runtime[fuse]==1.61.0"]
 
@@ -106,7 +111,10 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
     # Anonymous (inline) environment: registered with the job, versioned by its content.
     env = Environment(image=settings.image, conda_file=str(conda_file(out)))
     compute = AmlCompute(
-        name=settings.compute, size=settings.vm_size, min_instances=0, max_instances=settings.max_nodes,
+        name=settings.compute,
+        size=settings.vm_size,
+        min_instances=0,
+        max_instances=settings.max_nodes,
         idle_time_before_scale_down=settings.idle_seconds,
         description="Batch anomaly scoring; scales to zero when idle.",
     )
@@ -143,8 +151,11 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
         ),
     )
 
-    @pipeline(name="batch_scoring", description="Hourly anomaly scoring of every sensor series",
-              default_compute=settings.compute)
+    @pipeline(
+        name="batch_scoring",
+        description="Hourly anomaly scoring of every sensor series",
+        default_compute=settings.compute,
+    )
     def batch_scoring_pipeline(data, models):  # no annotations: dsl reads them as types
         step = score_step(data=data, models=models)
         step.outputs.predictions = Output(type="uri_folder", path=settings.preds_path, mode="rw_mount")
@@ -159,8 +170,12 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
         trigger = CronTrigger(expression=settings.cron, time_zone="UTC")
     else:
         trigger = RecurrenceTrigger(frequency="hour", interval=1, time_zone="UTC")
-    schedule = JobSchedule(name=settings.schedule_name, trigger=trigger, create_job=job,
-                           description="Score new sensor readings every hour")
+    schedule = JobSchedule(
+        name=settings.schedule_name,
+        trigger=trigger,
+        create_job=job,
+        description="Score new sensor readings every hour",
+    )
     return {"compute": compute, "job": job, "schedule": schedule, "environment": env}
 
 
@@ -193,8 +208,14 @@ def _dump_schedule(schedule, path: Path, job_path: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def submit(subscription: str, resource_group: str, workspace: str, settings: AmlSettings | None = None,
-           out: Path = DEFAULT_OUT, once: bool = False) -> str:  # pragma: no cover - needs Azure
+def submit(
+    subscription: str,
+    resource_group: str,
+    workspace: str,
+    settings: AmlSettings | None = None,
+    out: Path = DEFAULT_OUT,
+    once: bool = False,
+) -> str:  # pragma: no cover - needs Azure
     """Create the cluster and the schedule (or one job with `once`). Needs an Azure login."""
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential

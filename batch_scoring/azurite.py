@@ -52,8 +52,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 class Azurite:
     """`with Azurite() as az: az.connection_string` - blob service only, on a free port."""
 
-    def __init__(self, location: str | Path | None = None, port: int | None = None,
-                 log_path: str | Path | None = None) -> None:
+    def __init__(
+        self, location: str | Path | None = None, port: int | None = None, log_path: str | Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self._tmp = None if location else tempfile.TemporaryDirectory(prefix="azurite-")
         self.location = Path(location or self._tmp.name)
@@ -68,11 +69,23 @@ class Azurite:
         if not AZURITE_BIN.exists():
             raise RuntimeError(f"Azurite is not installed ({AZURITE_BIN}); run scripts/setup_azurite.sh")
         self.location.mkdir(parents=True, exist_ok=True)
-        cmd = [str(AZURITE_BIN), "--loose", "--skipApiVersionCheck", "--disableTelemetry", "--silent",
-               "--location", str(self.location), "--blobHost", "127.0.0.1", "--blobPort", str(self.port)]
+        cmd = [
+            str(AZURITE_BIN),
+            "--loose",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+            "--location",
+            str(self.location),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.port),
+        ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

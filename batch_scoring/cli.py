@@ -19,14 +19,22 @@ import typer
 from batch_scoring.storage import StoreSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-aml_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                      help="Azure ML: write the job/schedule/compute YAML, or submit them.")
+aml_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Azure ML: write the job/schedule/compute YAML, or submit them.",
+)
 app.add_typer(aml_app, name="aml")
 
 DEFAULT_STORE = "local:build/batch"
 StoreOpt = typer.Option(DEFAULT_STORE, "--store", "-s", help="local:PATH | azurite[:PORT] | blob")
-ConnOpt = typer.Option(None, "--connection-string", envvar="AZURE_STORAGE_CONNECTION_STRING",
-                       show_envvar=True, help="for --store blob")
+ConnOpt = typer.Option(
+    None,
+    "--connection-string",
+    envvar="AZURE_STORAGE_CONNECTION_STRING",
+    show_envvar=True,
+    help="for --store blob",
+)
 PrefixOpt = typer.Option("", "--prefix", help="prefix for the container names (isolates runs)")
 WorkersOpt = typer.Option(2, "--workers", "-w", help="worker processes")
 
@@ -45,8 +53,9 @@ def open_spec(store: str, connection_string: str | None, prefix: str) -> Iterato
 
             with ensure_azurite(int(spec.path.split(":")[1])) as started:
                 if started is not None:
-                    typer.echo(f"started Azurite on port {started.port} (data in {started.location})",
-                               err=True)
+                    typer.echo(
+                        f"started Azurite on port {started.port} (data in {started.location})", err=True
+                    )
                 yield spec
         else:
             yield spec
@@ -57,7 +66,9 @@ def open_spec(store: str, connection_string: str | None, prefix: str) -> Iterato
 
 @app.command()
 def generate(
-    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt,
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
     devices: int = typer.Option(3, help="devices (original: 3)"),
     sensors: int = typer.Option(5, help="sensors per device (original: 5)"),
     readings: int = typer.Option(1440, help="readings per series (one a minute)"),
@@ -74,13 +85,15 @@ def generate(
     formats = {"parquet": ("parquet",), "csv": ("csv",), "both": ("parquet", "csv")}[fmt]
     with open_spec(store, connection_string, prefix) as spec:
         gen = GenSpec(devices=devices, sensors=sensors, readings=readings, seed=seed)
-        manifest = run_generate(spec, gen, formats=formats, combined_csv=combined_csv, workers=workers,
-                                progress=progress)
+        manifest = run_generate(
+            spec, gen, formats=formats, combined_csv=combined_csv, workers=workers, progress=progress
+        )
     typer.echo(f"generated {manifest['series']} series, {manifest['rows']:,} rows -> {spec.describe()}")
 
 
-def _config(preset: str, features: str | None, gamma: str | None, nu: float | None,
-            train_fraction: float | None):
+def _config(
+    preset: str, features: str | None, gamma: str | None, nu: float | None, train_fraction: float | None
+):
     from dataclasses import replace
 
     from batch_scoring.model import PRESETS
@@ -100,7 +113,9 @@ def _config(preset: str, features: str | None, gamma: str | None, nu: float | No
 
 @app.command()
 def train(
-    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt,
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
     preset: str = typer.Option("default", help="default | original (rbf, gamma=0.01, nu=0.0001, value only)"),
     features: str | None = typer.Option(None, help="value | context"),
     gamma: str | None = typer.Option(None, help="number, scale or auto"),
@@ -118,8 +133,10 @@ def train(
     s = manifest["summary"]
     typer.echo(f"trained {s['models']} models ({config}) in {manifest['seconds']}s")
     if "precision" in s:
-        typer.echo(f"evaluation window: precision {s['precision']:.3f} recall {s['recall']:.3f} "
-                   f"F1 {s['f1']:.3f}; recall by type {json.dumps(s['recall_by_type'])}")
+        typer.echo(
+            f"evaluation window: precision {s['precision']:.3f} recall {s['recall']:.3f} "
+            f"F1 {s['f1']:.3f}; recall by type {json.dumps(s['recall_by_type'])}"
+        )
     for key, err in manifest["errors"].items():
         typer.echo(f"  FAILED {key}: {err}", err=True)
     raise typer.Exit(1 if manifest["errors"] else 0)
@@ -127,7 +144,9 @@ def train(
 
 @app.command()
 def tune(
-    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt,
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
     limit: int | None = typer.Option(None, help="evaluate on the first N series only"),
     workers: int = WorkersOpt,
     out: Path | None = typer.Option(None, help="also write the markdown table here"),
@@ -146,7 +165,9 @@ def tune(
 
 @app.command()
 def score(
-    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt,
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
     workers: int = WorkersOpt,
     mini_batch_size: int = typer.Option(10, help="partitions per run(mini_batch) call"),
     max_retries: int = typer.Option(2, help="retries of a failed partition"),
@@ -160,8 +181,15 @@ def score(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with open_spec(store, connection_string, prefix) as spec:
-        summary = run_local(spec, workers=workers, mini_batch_size=mini_batch_size, max_retries=max_retries,
-                            error_threshold=error_threshold, force=force, progress=progress)
+        summary = run_local(
+            spec,
+            workers=workers,
+            mini_batch_size=mini_batch_size,
+            max_retries=max_retries,
+            error_threshold=error_threshold,
+            force=force,
+            progress=progress,
+        )
     typer.echo(summary.text())
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +199,9 @@ def score(
 
 @app.command()
 def demo(
-    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt,
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
     workers: int = WorkersOpt,
     preset: str = typer.Option("default", help="default | original"),
     progress: bool = typer.Option(True),
@@ -190,8 +220,10 @@ def demo(
         typer.echo(f"generated {manifest['series']} series, {manifest['rows']:,} rows")
         models = train_all(spec, PRESETS[preset], workers=workers, progress=False)
         s = models["summary"]
-        typer.echo(f"trained {s['models']} models: precision {s['precision']:.3f} recall {s['recall']:.3f} "
-                   f"F1 {s['f1']:.3f} (evaluation window)")
+        typer.echo(
+            f"trained {s['models']} models: precision {s['precision']:.3f} recall {s['recall']:.3f} "
+            f"F1 {s['f1']:.3f} (evaluation window)"
+        )
         summary = run_local(spec, workers=workers, progress=progress)
     typer.echo(summary.text())
     raise typer.Exit(0 if summary.ok else 1)
@@ -216,13 +248,26 @@ def azurite_server(
                 time.sleep(1)
 
 
-def _settings(cron: str | None, instance_count: int, max_concurrency: int, mini_batch_size: int,
-              error_threshold: int, max_retries: int, compute: str):
+def _settings(
+    cron: str | None,
+    instance_count: int,
+    max_concurrency: int,
+    mini_batch_size: int,
+    error_threshold: int,
+    max_retries: int,
+    compute: str,
+):
     from batch_scoring.aml_job import AmlSettings
 
-    return AmlSettings(cron=cron, instance_count=instance_count, max_concurrency_per_instance=max_concurrency,
-                       mini_batch_size=str(mini_batch_size), error_threshold=error_threshold,
-                       max_retries=max_retries, compute=compute)
+    return AmlSettings(
+        cron=cron,
+        instance_count=instance_count,
+        max_concurrency_per_instance=max_concurrency,
+        mini_batch_size=str(mini_batch_size),
+        error_threshold=error_threshold,
+        max_retries=max_retries,
+        compute=compute,
+    )
 
 
 CronOpt = typer.Option(None, help='cron expression instead of hourly recurrence, e.g. "0 * * * *"')
@@ -237,15 +282,20 @@ ComputeOpt = typer.Option("cpu-batch", help="compute cluster name")
 @aml_app.command("yaml")
 def aml_yaml(
     out: Path | None = typer.Option(None, help="output folder (default batch_scoring/aml/out)"),
-    cron: str | None = CronOpt, instance_count: int = InstOpt, max_concurrency: int = ConcOpt,
-    mini_batch_size: int = MbOpt, error_threshold: int = ThrOpt, max_retries: int = RetryOpt,
+    cron: str | None = CronOpt,
+    instance_count: int = InstOpt,
+    max_concurrency: int = ConcOpt,
+    mini_batch_size: int = MbOpt,
+    error_threshold: int = ThrOpt,
+    max_retries: int = RetryOpt,
     compute: str = ComputeOpt,
 ) -> None:
     """Dry run: write compute.yaml, pipeline_job.yaml and schedule.yaml (nothing contacts Azure)."""
     from batch_scoring.aml_job import DEFAULT_OUT, build
 
-    settings = _settings(cron, instance_count, max_concurrency, mini_batch_size, error_threshold,
-                         max_retries, compute)
+    settings = _settings(
+        cron, instance_count, max_concurrency, mini_batch_size, error_threshold, max_retries, compute
+    )
     for name, path in build(settings, out or DEFAULT_OUT).items():
         typer.echo(f"{name}: {path}")
 
@@ -256,15 +306,20 @@ def aml_submit(
     resource_group: str = typer.Option(..., envvar="AZURE_RESOURCE_GROUP"),
     workspace: str = typer.Option(..., envvar="AZUREML_WORKSPACE"),
     once: bool = typer.Option(False, help="submit one job instead of creating the schedule"),
-    cron: str | None = CronOpt, instance_count: int = InstOpt, max_concurrency: int = ConcOpt,
-    mini_batch_size: int = MbOpt, error_threshold: int = ThrOpt, max_retries: int = RetryOpt,
+    cron: str | None = CronOpt,
+    instance_count: int = InstOpt,
+    max_concurrency: int = ConcOpt,
+    mini_batch_size: int = MbOpt,
+    error_threshold: int = ThrOpt,
+    max_retries: int = RetryOpt,
     compute: str = ComputeOpt,
 ) -> None:  # pragma: no cover - needs an Azure subscription
     """Create the cluster and the schedule in a workspace (DefaultAzureCredential). Not run in CI."""
     from batch_scoring.aml_job import submit
 
-    settings = _settings(cron, instance_count, max_concurrency, mini_batch_size, error_threshold,
-                         max_retries, compute)
+    settings = _settings(
+        cron, instance_count, max_concurrency, mini_batch_size, error_threshold, max_retries, compute
+    )
     typer.echo(submit(subscription, resource_group, workspace, settings, once=once))
 
 

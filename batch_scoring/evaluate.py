@@ -62,13 +62,20 @@ def _evaluate(args: tuple[ModelConfig, list]) -> dict:
     return row
 
 
-def tune(spec: StoreSpec, grid: dict | None = None, limit: int | None = None, workers: int = 1,
-         train_fraction: float = 0.5) -> list[dict]:
+def tune(
+    spec: StoreSpec,
+    grid: dict | None = None,
+    limit: int | None = None,
+    workers: int = 1,
+    train_fraction: float = 0.5,
+) -> list[dict]:
     """Evaluate every combination of the grid; rows sorted by F1, best first."""
     grid = grid or DEFAULT_GRID
     series = _load(spec, limit)
-    configs = [ModelConfig(features=f, gamma=g, nu=n, train_fraction=train_fraction)
-               for f, g, n in itertools.product(grid["features"], grid["gamma"], grid["nu"])]
+    configs = [
+        ModelConfig(features=f, gamma=g, nu=n, train_fraction=train_fraction)
+        for f, g, n in itertools.product(grid["features"], grid["gamma"], grid["nu"])
+    ]
     tasks = [(c, series) for c in configs]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -79,8 +86,10 @@ def tune(spec: StoreSpec, grid: dict | None = None, limit: int | None = None, wo
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| features | gamma | nu | precision | recall | F1 | recall spike | recall drift "
-            "| recall stuck | mean SVs |\n|---|---|---|---|---|---|---|---|---|---|")
+    head = (
+        "| features | gamma | nu | precision | recall | F1 | recall spike | recall drift "
+        "| recall stuck | mean SVs |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
     body = [
         f"| {r['features']} | {r['gamma']} | {r['nu']} | {r['precision']:.3f} | {r['recall']:.3f} "
         f"| {r['f1']:.3f} | {r['recall_spike']} | {r['recall_drift']} | {r['recall_stuck']} "

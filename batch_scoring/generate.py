@@ -175,7 +175,12 @@ def generate(
         for j, df in enumerate(frames):
             df.to_csv(buf, index=False, header=j == 0, date_format="%Y-%m-%d %H:%M:%S")
         store.data.write_bytes("sensor_data.csv", buf.getvalue().encode())
-    manifest = {"generator": asdict(spec), "series": spec.series, "rows": spec.series * spec.readings,
-                "formats": list(formats), "combined_csv": combined_csv}
+    manifest = {
+        "generator": asdict(spec),
+        "series": spec.series,
+        "rows": spec.series * spec.readings,
+        "formats": list(formats),
+        "combined_csv": combined_csv,
+    }
     store.data.write_bytes(DATA_MANIFEST, json.dumps(manifest, indent=2).encode())
     return manifest

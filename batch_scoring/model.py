@@ -55,8 +55,12 @@ def fit(x_train: np.ndarray, config: ModelConfig):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import OneClassSVM
 
-    pipe = Pipeline([("scaler", StandardScaler()),
-                     ("svm", OneClassSVM(kernel=config.kernel, gamma=config.gamma, nu=config.nu))])
+    pipe = Pipeline(
+        [
+            ("scaler", StandardScaler()),
+            ("svm", OneClassSVM(kernel=config.kernel, gamma=config.gamma, nu=config.nu)),
+        ]
+    )
     return pipe.fit(x_train)
 
 

@@ -189,8 +189,9 @@ def run_local(
     attempts: Counter[str] = Counter()
     results: dict[str, dict] = {}
     errors: dict[str, str] = {}
-    summary = RunSummary(partitions=len(keys), error_threshold=error_threshold, workers=workers,
-                         store=spec.describe())
+    summary = RunSummary(
+        partitions=len(keys), error_threshold=error_threshold, workers=workers, store=spec.describe()
+    )
     bar = tqdm(total=len(keys), desc="score", unit="partition", disable=not progress)
 
     def settle(batch: list[str], rows: list[dict], errs: dict[str, str]) -> list[list[str]]:
@@ -233,8 +234,9 @@ def run_local(
     summary.anomalies = int(frame["anomalies"].sum())
     scored = frame[frame["status"] == "scored"]
     if len(scored):
-        summary.timings = {c: round(float(scored[c].mean()) * 1000, 3) for c in
-                           ("t_read", "t_model", "t_predict", "t_write")}  # ms per partition
+        summary.timings = {
+            c: round(float(scored[c].mean()) * 1000, 3) for c in ("t_read", "t_model", "t_predict", "t_write")
+        }  # ms per partition
     summary.failures = {k: {"error": errors[k], "attempts": attempts[k]} for k in sorted(errors)}
     summary.failed = len(errors)
     summary.ok = error_threshold < 0 or summary.failed <= error_threshold

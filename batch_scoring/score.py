@@ -50,13 +50,29 @@ from batch_scoring.storage import MissingBlob, Store, StoreSpec
 
 log = logging.getLogger("batch_scoring.score")
 
-OUTPUT_SCHEMA = pa.schema([
-    (TS, pa.timestamp("us")), (DEVICE, pa.string()), (SENSOR, pa.string()), (VALUE, pa.float64()),
-    (PREDICTION, pa.int8()), (SCORE, pa.float64()),
-])
+OUTPUT_SCHEMA = pa.schema(
+    [
+        (TS, pa.timestamp("us")),
+        (DEVICE, pa.string()),
+        (SENSOR, pa.string()),
+        (VALUE, pa.float64()),
+        (PREDICTION, pa.int8()),
+        (SCORE, pa.float64()),
+    ]
+)
 PROVENANCE_KEY = b"batch_scoring"
-RESULT_COLUMNS = ["partition", "status", "rows", "anomalies", "model_id", "input_sha256",
-                  "t_read", "t_model", "t_predict", "t_write"]
+RESULT_COLUMNS = [
+    "partition",
+    "status",
+    "rows",
+    "anomalies",
+    "model_id",
+    "input_sha256",
+    "t_read",
+    "t_model",
+    "t_predict",
+    "t_write",
+]
 
 
 class PartitionError(RuntimeError):
@@ -103,8 +119,9 @@ def init(argv: list[str] | None = None) -> None:
     elif args.store:
         spec = StoreSpec.parse(args.store, prefix=args.prefix)
     else:
-        raise RuntimeError("init(): pass --data_dir/--models_dir/--output_dir or --store "
-                           "(or set $BATCH_SCORING_STORE)")
+        raise RuntimeError(
+            "init(): pass --data_dir/--models_dir/--output_dir or --store (or set $BATCH_SCORING_STORE)"
+        )
     store = spec.open()
     try:
         manifest = json.loads(store.models.read_bytes(MODEL_MANIFEST))
@@ -180,10 +197,18 @@ def score_partition(ctx: Context, part: Partition) -> dict:
         except MissingBlob:
             prev = None
         if prev and prev.get("input_sha256") == input_sha and prev.get("model_sha256") == entry["sha256"]:
-            return {"partition": part.key, "status": "skipped", "rows": prev.get("rows", 0),
-                    "anomalies": prev.get("anomalies", 0), "model_id": entry["model_id"],
-                    "input_sha256": input_sha, "t_read": time.perf_counter() - t0,
-                    "t_model": 0.0, "t_predict": 0.0, "t_write": 0.0}
+            return {
+                "partition": part.key,
+                "status": "skipped",
+                "rows": prev.get("rows", 0),
+                "anomalies": prev.get("anomalies", 0),
+                "model_id": entry["model_id"],
+                "input_sha256": input_sha,
+                "t_read": time.perf_counter() - t0,
+                "t_model": 0.0,
+                "t_predict": 0.0,
+                "t_write": 0.0,
+            }
 
     ts, values = dataio.read_series(data_name, payload)
     t1 = time.perf_counter()
@@ -197,20 +222,40 @@ def score_partition(ctx: Context, part: Partition) -> dict:
     t3 = time.perf_counter()
 
     n = len(values)
-    info = {"partition": part.key, "input_blob": data_name, "input_sha256": input_sha,
-            "model_id": entry["model_id"], "model_sha256": entry["sha256"], "rows": n,
-            "anomalies": int(prediction.sum()),
-            "scored_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    info = {
+        "partition": part.key,
+        "input_blob": data_name,
+        "input_sha256": input_sha,
+        "model_id": entry["model_id"],
+        "model_sha256": entry["sha256"],
+        "rows": n,
+        "anomalies": int(prediction.sum()),
+        "scored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     table = pa.Table.from_arrays(
-        [ts, pa.array(np.full(n, part.device, dtype=object), pa.string()),
-         pa.array(np.full(n, part.sensor, dtype=object), pa.string()),
-         pa.array(values, pa.float64()), pa.array(prediction, pa.int8()), pa.array(score, pa.float64())],
+        [
+            ts,
+            pa.array(np.full(n, part.device, dtype=object), pa.string()),
+            pa.array(np.full(n, part.sensor, dtype=object), pa.string()),
+            pa.array(values, pa.float64()),
+            pa.array(prediction, pa.int8()),
+            pa.array(score, pa.float64()),
+        ],
         schema=OUTPUT_SCHEMA.with_metadata({PROVENANCE_KEY: json.dumps(info).encode()}),
     )
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="snappy")
     ctx.store.preds.write_bytes(part.pred_blob, buf.getvalue())
     t4 = time.perf_counter()
-    return {"partition": part.key, "status": "scored", "rows": n, "anomalies": info["anomalies"],
-            "model_id": entry["model_id"], "input_sha256": input_sha, "t_read": t1 - t0,
-            "t_model": t2 - t1, "t_predict": t3 - t2, "t_write": t4 - t3}
+    return {
+        "partition": part.key,
+        "status": "scored",
+        "rows": n,
+        "anomalies": info["anomalies"],
+        "model_id": entry["model_id"],
+        "input_sha256": input_sha,
+        "t_read": t1 - t0,
+        "t_model": t2 - t1,
+        "t_predict": t3 - t2,
+        "t_write": t4 - t3,
+    }

@@ -205,8 +205,12 @@ class StoreSpec:
             return cls("local", path=spec[len("local:") :], prefix=prefix)
         if spec == "azurite" or spec.startswith("azurite:"):
             port = int(spec.split(":", 1)[1]) if ":" in spec else 10000
-            return cls("blob", path=f"azurite:{port}",
-                       connection_string=azurite_connection_string(port), prefix=prefix)
+            return cls(
+                "blob",
+                path=f"azurite:{port}",
+                connection_string=azurite_connection_string(port),
+                prefix=prefix,
+            )
         if spec == "blob":
             cs = connection_string or os.environ.get(CONNECTION_STRING_ENV, "")
             if not cs:

@@ -47,10 +47,16 @@ def train_partition(store: Store, part: Partition, config: ModelConfig) -> dict:
     pipe = fit(x[:n_train], config)
     ts = df[TS]
     model_id = f"{part.device}.{part.sensor}.{sha256(payload)[:12]}"
-    onnx_bytes = to_onnx(pipe, x.shape[1], {
-        "model_id": model_id, "device": part.device, "sensor": part.sensor,
-        "features": config.features,
-    })
+    onnx_bytes = to_onnx(
+        pipe,
+        x.shape[1],
+        {
+            "model_id": model_id,
+            "device": part.device,
+            "sensor": part.sensor,
+            "features": config.features,
+        },
+    )
     # Evaluate the exported model, not the sklearn one: the manifest describes what will run.
     pred, _ = OnnxModel(onnx_bytes).predict(x)
     metrics = None
@@ -118,8 +124,12 @@ def summarize(entries: list[dict]) -> dict:
         hit = sum(m["by_type"][k][0] for m in with_metrics if "by_type" in m)
         total = sum(m["by_type"][k][1] for m in with_metrics if "by_type" in m)
         by_type[k] = {"recall": round(hit / total, 4) if total else None, "labelled": total}
-    return {"models": len(entries), **with_ratios(counts), "recall_by_type": by_type,
-            "mean_support_vectors": round(float(np.mean([e["n_support_vectors"] for e in entries])), 1)}
+    return {
+        "models": len(entries),
+        **with_ratios(counts),
+        "recall_by_type": by_type,
+        "mean_support_vectors": round(float(np.mean([e["n_support_vectors"] for e in entries])), 1),
+    }
 
 
 def train_all(

@@ -123,15 +123,20 @@ def _newer_stdlib(tree: ast.AST, file: Path) -> list[str]:
         for name in names:
             if name in NEWER_STDLIB and NEWER_STDLIB[name] > CONTAINER_PYTHON:
                 where = file.relative_to(REPO_ROOT) if file.is_relative_to(REPO_ROOT) else file
-                found.append(f"{where}:{node.lineno}: {name} needs Python "
-                             f"{'.'.join(map(str, NEWER_STDLIB[name]))}")
+                found.append(
+                    f"{where}:{node.lineno}: {name} needs Python {'.'.join(map(str, NEWER_STDLIB[name]))}"
+                )
     return found
 
 
 def scan(sources: Iterable[Path] | None = None, root: Path = REPO_ROOT) -> ImportScan:
     """Walk imports from ``sources`` (default: the step runtime and every step) through the project."""
     result = ImportScan()
-    queue = list(sources if sources is not None else [ENSEMBLES_DIR / "runtime.py", *sorted((ENSEMBLES_DIR / "steps").glob("*.py"))])
+    queue = list(
+        sources
+        if sources is not None
+        else [ENSEMBLES_DIR / "runtime.py", *sorted((ENSEMBLES_DIR / "steps").glob("*.py"))]
+    )
     seen: set[Path] = set()
     while queue:
         file = queue.pop()
@@ -204,14 +209,34 @@ def lock(requirements: Path = REQUIREMENTS_FILE, out: Path = CONSTRAINTS_FILE) -
     """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        platforms = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-                     "manylinux2014_x86_64"]
+        platforms = [
+            "manylinux_2_28_x86_64",
+            "manylinux_2_27_x86_64",
+            "manylinux_2_17_x86_64",
+            "manylinux2014_x86_64",
+        ]
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-             "--only-binary=:all:", "--implementation", "cp",
-             "--python-version", ".".join(map(str, CONTAINER_PYTHON)),
-             *(arg for p in platforms for arg in ("--platform", p)),
-             "--target", str(Path(tmp) / "target"), "--report", str(report), "-r", str(requirements)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--quiet",
+                "--ignore-installed",
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                ".".join(map(str, CONTAINER_PYTHON)),
+                *(arg for p in platforms for arg in ("--platform", p)),
+                "--target",
+                str(Path(tmp) / "target"),
+                "--report",
+                str(report),
+                "-r",
+                str(requirements),
+            ],
             check=True,
         )
         installs = json.loads(report.read_text())["install"]

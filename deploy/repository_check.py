@@ -41,15 +41,25 @@ def check_onnx(path: Path, model: str) -> list[Finding]:
     proto = onnx.load(str(path), load_external_data=False)
     findings = []
     if proto.ir_version > MAX_IR_VERSION:
-        findings.append(Finding(model, f"{path.name} has ONNX IR version {proto.ir_version}; ONNX Runtime "
-                                f"{CONTAINER_ORT_VERSION} loads <= {MAX_IR_VERSION} "
-                                f"(set model.ir_version = {MAX_IR_VERSION} when exporting)"))
+        findings.append(
+            Finding(
+                model,
+                f"{path.name} has ONNX IR version {proto.ir_version}; ONNX Runtime "
+                f"{CONTAINER_ORT_VERSION} loads <= {MAX_IR_VERSION} "
+                f"(set model.ir_version = {MAX_IR_VERSION} when exporting)",
+            )
+        )
     for opset in proto.opset_import:
         limit = MAX_OPSET.get(opset.domain)
         if limit is not None and opset.version > limit:
-            findings.append(Finding(model, f"{path.name} uses opset {opset.version} of "
-                                    f"'{opset.domain or 'ai.onnx'}'; ONNX Runtime {CONTAINER_ORT_VERSION} "
-                                    f"supports <= {limit}"))
+            findings.append(
+                Finding(
+                    model,
+                    f"{path.name} uses opset {opset.version} of "
+                    f"'{opset.domain or 'ai.onnx'}'; ONNX Runtime {CONTAINER_ORT_VERSION} "
+                    f"supports <= {limit}",
+                )
+            )
     return findings
 
 

@@ -16,7 +16,7 @@ def all_models(every_network: bool = False) -> list[ModelSpec]:
     from imaging.specs import specs_for
 
     if every_network:
-        IMAGE_MODELS = [spec for network in NETWORKS.values() for spec in specs_for(network)]  # noqa: N806
+        IMAGE_MODELS = [spec for network in NETWORKS.values() for spec in specs_for(network)]
     return [*FAQ_MODELS, *IMAGE_MODELS]
 
 

@@ -75,16 +75,35 @@ def run_cli(store_args: list[str], workers: int, out: Path) -> dict:
     """`python -m batch_scoring score --force` in a fresh interpreter; wall time from outside."""
     out.mkdir(parents=True, exist_ok=True)
     summary = out / "summary.json"
-    cmd = [sys.executable, "-m", "batch_scoring", "score", *store_args, "--workers", str(workers),
-           "--force", "--no-progress", "--mini-batch-size", "20", "--summary-json", str(summary)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "batch_scoring",
+        "score",
+        *store_args,
+        "--workers",
+        str(workers),
+        "--force",
+        "--no-progress",
+        "--mini-batch-size",
+        "20",
+        "--summary-json",
+        str(summary),
+    ]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stdout}\n{res.stderr}")
     data = json.loads(summary.read_text())
-    return {"wall_s": wall, "job_s": data["seconds"], "rows": data["rows_scored"], "scored": data["scored"],
-            "failed": data["failed"], "timings_ms": data["timings"]}
+    return {
+        "wall_s": wall,
+        "job_s": data["seconds"],
+        "rows": data["rows_scored"],
+        "scored": data["scored"],
+        "failed": data["failed"],
+        "timings_ms": data["timings"],
+    }
 
 
 def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> dict:
@@ -109,18 +128,39 @@ def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> d
         device, sensor = k.split("/")
         t0 = time.perf_counter()
         script = str(REPO / "perf" / "batch" / "original_pattern.py")
-        subprocess.run([sys.executable, script, "--csv", str(csv),
-                        "--model", str(work / "models" / f"model_{device}_{sensor}.pkl"), "--device", device,
-                        "--sensor", sensor, "--features", config.features,
-                        "--out", str(work / "preds" / f"{device}_{sensor}.csv")], check=True, cwd=REPO)
+        subprocess.run(
+            [
+                sys.executable,
+                script,
+                "--csv",
+                str(csv),
+                "--model",
+                str(work / "models" / f"model_{device}_{sensor}.pkl"),
+                "--device",
+                device,
+                "--sensor",
+                sensor,
+                "--features",
+                config.features,
+                "--out",
+                str(work / "preds" / f"{device}_{sensor}.csv"),
+            ],
+            check=True,
+            cwd=REPO,
+        )
         return time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         per_model = list(pool.map(one, keys))
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "series": len(keys), "rows": sum(len(f) for f in frames),
-            "csv_mb": csv.stat().st_size / 1e6, "per_process_s_median": statistics.median(per_model)}
+    return {
+        "wall_s": wall,
+        "series": len(keys),
+        "rows": sum(len(f) for f in frames),
+        "csv_mb": csv.stat().st_size / 1e6,
+        "per_process_s_median": statistics.median(per_model),
+    }
 
 
 def agreement(baseline_dir: Path, ours: Path, keys: list[str]) -> float:
@@ -144,18 +184,23 @@ def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [
-        SECTION, "",
+        SECTION,
+        "",
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']:.0f} GiB), shared with "
         f"other work: load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after. "
         f"{r['workers']} worker processes, ONNX Runtime {m['onnxruntime']} with 1 thread per session, "
-        "local-folder store on the machine's disk.", "",
+        "local-folder store on the machine's disk.",
+        "",
         f"Data: {r['series']:,} series x {r['readings']:,} readings = {r['series'] * r['readings']:,} rows "
         f"(Parquet, one file per series). Generated in {r['generate_s']:.0f} s; "
         f"{r['series']:,} models trained and exported to ONNX in {r['train_s']:.0f} s "
         f"({1000 * r['train_s'] / r['series']:.1f} ms per model of wall time)."
-        if r.get("generate_s") is not None else "Data and models reused from a previous run.", "",
+        if r.get("generate_s") is not None
+        else "Data and models reused from a previous run.",
+        "",
         *_quality(r.get("train_summary")),
-        "### Scoring, end to end (`python -m batch_scoring score --force`, fresh interpreter)", "",
+        "### Scoring, end to end (`python -m batch_scoring score --force`, fresh interpreter)",
+        "",
         "| series | rows | wall s | rows/s | ms per series "
         "| in-worker ms per series: read / model load / predict / write | load avg |",
         "|---:|---:|---:|---:|---:|---|---:|",
@@ -165,13 +210,17 @@ def markdown(r: dict) -> str:
         lines.append(
             f"| {s['series']:,} | {s['rows']:,} | {s['wall_s']:.1f} | {s['rows'] / s['wall_s']:,.0f} "
             f"| {1000 * s['wall_s'] / s['series']:.2f} | {t['t_read']:.2f} / {t['t_model']:.2f} / "
-            f"{t['t_predict']:.2f} / {t['t_write']:.2f} | {s.get('load', float('nan')):.1f} |")
+            f"{t['t_predict']:.2f} / {t['t_write']:.2f} | {s.get('load', float('nan')):.1f} |"
+        )
     g = r["growth"]
     lines += [
         "",
         "Cost growth: "
-        + "; ".join(f"{lo:,} -> {hi:,} series: wall x{w_hi / w_lo:.1f} for x{hi / lo:.0f} the series, "
-                    f"{1000 * m:.2f} ms per added series" for lo, hi, m, w_lo, w_hi in g["marginal"])
+        + "; ".join(
+            f"{lo:,} -> {hi:,} series: wall x{w_hi / w_lo:.1f} for x{hi / lo:.0f} the series, "
+            f"{1000 * m:.2f} ms per added series"
+            for lo, hi, m, w_lo, w_hi in g["marginal"]
+        )
         + ". Nothing grows faster than the number of series: the cost per added series falls as the "
         "per-process warm-up (interpreter, imports, worker pool, manifest, first ONNX Runtime session, "
         f"cold caches) is spread over more series (least-squares line: wall = {g['fixed_s']:.2f} s + n x "
@@ -182,26 +231,35 @@ def markdown(r: dict) -> str:
     ]
     b = r["baseline"]
     lines += [
-        "", f"### Against the original pattern ({b['series']} series, same run)", "",
-        "| pattern | wall s | s per series | rows/s |", "|---|---:|---:|---:|",
+        "",
+        f"### Against the original pattern ({b['series']} series, same run)",
+        "",
+        "| pattern | wall s | s per series | rows/s |",
+        "|---|---:|---:|---:|",
         f"| original: one process per model, unpickle, read the whole CSV ({b['csv_mb']:.1f} MB) and filter, "
         f"predict, write CSV; {r['workers']} at a time | {b['wall_s']:.1f} | {b['wall_s'] / b['series']:.3f} "
         f"| {b['rows'] / b['wall_s']:,.0f} |",
         f"| this job: `batch_scoring score`, {r['workers']} workers (median of 3 runs: "
         f"{', '.join(f'{x:.1f}' for x in b['ours_runs_s'])} s) | {b['ours_wall_s']:.1f} "
         f"| {b['ours_wall_s'] / b['series']:.3f} | {b['rows'] / b['ours_wall_s']:,.0f} |",
-        "", f"Ratio: the job is **{b['ratio']:.0f}x** faster on the same {b['series']} series "
+        "",
+        f"Ratio: the job is **{b['ratio']:.0f}x** faster on the same {b['series']} series "
         f"(median {b['per_process_s_median']:.2f} s per original process, most of it interpreter start and "
         f"imports of pandas and scikit-learn; load average {b['load']:.1f} during the baseline). "
-        + ("Predictions are identical on every reading."
-           if b["agreement"] == 1.0 else
-           f"Predictions agree on {100 * b['agreement']:.3f} % of readings (scikit-learn float64 vs ONNX "
-           "Runtime float32; the differences sit on the decision boundary)."),
+        + (
+            "Predictions are identical on every reading."
+            if b["agreement"] == 1.0
+            else f"Predictions agree on {100 * b['agreement']:.3f} % of readings (scikit-learn float64 "
+            "vs ONNX Runtime float32; the differences sit on the decision boundary)."
+        ),
     ]
     if r.get("azurite"):
         a = r["azurite"]
-        lines += ["", f"Blob Storage (Azurite on localhost, {a['series']:,} series): {a['wall_s']:.1f} s "
-                  f"wall, {a['rows'] / a['wall_s']:,.0f} rows/s (local folder: {a['local_wall_s']:.1f} s)."]
+        lines += [
+            "",
+            f"Blob Storage (Azurite on localhost, {a['series']:,} series): {a['wall_s']:.1f} s "
+            f"wall, {a['rows'] / a['wall_s']:,.0f} rows/s (local folder: {a['local_wall_s']:.1f} s).",
+        ]
     lines += ["", "Command:", "", "```", r["command"], "```", ""]
     return "\n".join(lines)
 
@@ -210,11 +268,14 @@ def _quality(s: dict | None) -> list[str]:
     if not s or "precision" not in s:
         return []
     by = s["recall_by_type"]
-    return [f"Model quality on this data set (evaluation windows, micro-averaged over all models): precision "
-            f"{s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}; recall spike "
-            f"{by['spike']['recall']:.2f}, drift {by['drift']['recall']:.2f}, "
-            f"stuck {by['stuck']['recall']:.2f}; "
-            f"{s['mean_support_vectors']:.1f} support vectors per model on average.", ""]
+    return [
+        f"Model quality on this data set (evaluation windows, micro-averaged over all models): precision "
+        f"{s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}; recall spike "
+        f"{by['spike']['recall']:.2f}, drift {by['drift']['recall']:.2f}, "
+        f"stuck {by['stuck']['recall']:.2f}; "
+        f"{s['mean_support_vectors']:.1f} support vectors per model on average.",
+        "",
+    ]
 
 
 def replace_section(document: str, section: str) -> str:
@@ -257,13 +318,20 @@ def main(
     full = root / "full"
     spec = StoreSpec.parse(f"local:{full}")
     load_before = machine.load_average()
-    record: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "series": series,
-                    "readings": readings, "workers": workers,
-                    "command": " ".join(["python -m perf.batch.bench", *sys.argv[1:]])}
+    record: dict = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "series": series,
+        "readings": readings,
+        "workers": workers,
+        "command": " ".join(["python -m perf.batch.bench", *sys.argv[1:]]),
+    }
 
     manifest_path = full / "models" / MODEL_MANIFEST
-    reusable = reuse and manifest_path.exists() and json.loads(
-        (full / "data" / "manifest.json").read_text())["generator"]["devices"] == gen.devices
+    reusable = (
+        reuse
+        and manifest_path.exists()
+        and json.loads((full / "data" / "manifest.json").read_text())["generator"]["devices"] == gen.devices
+    )
     if not reusable:
         if full.exists():
             shutil.rmtree(full)
@@ -297,11 +365,24 @@ def main(
 
     fixed, per = fit_line([(s["series"], s["wall_s"]) for s in record["scales"]])
     big = record["scales"][-1]["timings_ms"]
-    steps = [(a["series"], b["series"], (b["wall_s"] - a["wall_s"]) / (b["series"] - a["series"]),
-              a["wall_s"], b["wall_s"]) for a, b in zip(record["scales"], record["scales"][1:], strict=False)]
-    record["growth"] = {"fixed_s": fixed, "per_series_s": per, "marginal": steps,
-                        "model_overhead_ms": big["t_model"],
-                        "predict_ms": big["t_predict"], "worker_ms_per_series": sum(big.values())}
+    steps = [
+        (
+            a["series"],
+            b["series"],
+            (b["wall_s"] - a["wall_s"]) / (b["series"] - a["series"]),
+            a["wall_s"],
+            b["wall_s"],
+        )
+        for a, b in zip(record["scales"], record["scales"][1:], strict=False)
+    ]
+    record["growth"] = {
+        "fixed_s": fixed,
+        "per_series_s": per,
+        "marginal": steps,
+        "model_overhead_ms": big["t_model"],
+        "predict_ms": big["t_predict"],
+        "worker_ms_per_series": sum(big.values()),
+    }
 
     nb = min(baseline_series, series)
     log(f"original pattern on {nb} series (one process per model)")
@@ -312,11 +393,17 @@ def main(
     load = machine.load_average()[0]
     b = baseline(full, keys[:nb], root / "baseline", workers, config)
     b["load"] = (load + machine.load_average()[0]) / 2
-    ours += [run_cli(["--store", f"local:{ours_store}"], workers, root / "run-baseline")["wall_s"]
-             for _ in range(2)]
+    ours += [
+        run_cli(["--store", f"local:{ours_store}"], workers, root / "run-baseline")["wall_s"]
+        for _ in range(2)
+    ]
     median = statistics.median(ours)
-    b.update(ours_wall_s=median, ours_runs_s=ours, ratio=b["wall_s"] / median,
-             agreement=agreement(root / "baseline", ours_store, keys[:nb]))
+    b.update(
+        ours_wall_s=median,
+        ours_runs_s=ours,
+        ratio=b["wall_s"] / median,
+        agreement=agreement(root / "baseline", ours_store, keys[:nb]),
+    )
     record["baseline"] = b
     log(f"  original {b['wall_s']:.1f} s, job {median:.1f} s: {b['ratio']:.1f}x")
 
@@ -334,8 +421,9 @@ def main(
                     for name in local.list():
                         container.write_bytes(name, local.read_bytes(name))
                 log(f"scoring {na:,} series through Azurite")
-                res = run_cli(["--store", f"azurite:{az.port}", "--prefix", "bench-"], workers,
-                              root / "run-azurite")
+                res = run_cli(
+                    ["--store", f"azurite:{az.port}", "--prefix", "bench-"], workers, root / "run-azurite"
+                )
             shutil.rmtree(root / "azurite", ignore_errors=True)
             local_n = next((s for s in record["scales"] if s["series"] == na), None)
             res.update(series=na, local_wall_s=local_n["wall_s"] if local_n else float("nan"))
@@ -344,10 +432,14 @@ def main(
 
     import onnxruntime
 
-    record["machine"] = {"cpu": machine.cpu_model(), "cores": os.cpu_count(),
-                         "memory_gib": machine.memory_gib(),
-                         "load_before": load_before, "load_after": machine.load_average(),
-                         "onnxruntime": onnxruntime.__version__}
+    record["machine"] = {
+        "cpu": machine.cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": machine.memory_gib(),
+        "load_before": load_before,
+        "load_after": machine.load_average(),
+        "onnxruntime": onnxruntime.__version__,
+    }
     out_dir = OUT_DIR / "batch"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(record, indent=1, default=str))

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from imaging.client import classify, infer_batch
-from serving.client import RejectedInput
 from imaging.labels import DOMESTIC_CAT_IDS, ESPRESSO_ID, imagenet_labels
 from imaging.local import LocalClassifier
 from imaging.networks import NETWORKS
 from imaging.samples import sample_bytes, sample_path
-from serving.client import Endpoint
+from serving.client import Endpoint, RejectedInput
 from serving.triton import TritonServer
 
 PHOTOS = ("coffee", "chelsea", "rocket", "grace_hopper")
