@@ -81,7 +81,7 @@ def export_onnx(model: torch.nn.Module, destination: Path, input_name: str, outp
 def export(
     artifacts_dir: Path = ARTIFACTS_DIR, weights: Path | None = None, seed: int = DEFAULT_SEED
 ) -> Path:
-    """Write ``imaging/resnet152_pytorch.onnx`` and its provenance under ``artifacts_dir``."""
+    """Write the ONNX file and its provenance under ``artifacts_dir`` (``imaging/`` there)."""
     if weights is None and os.environ.get(WEIGHTS_ENV):
         weights = Path(os.environ[WEIGHTS_ENV])
     if weights is None:

@@ -5,7 +5,7 @@ TF-IDF row times one weight matrix), which is what makes it fast compared with t
 architecture's pairwise approach (see :mod:`faq.baseline`).
 
 Every setting here is chosen so that skl2onnx reproduces the pipeline exactly (checked by
-``tests/unit/faq/test_parity.py``):
+``tests/unit/faq/test_faq_parity.py``):
 
 * the pipeline sees text already cleaned by :func:`faq.data.clean_text` (lower-cased), so the
   vectorizer does no lower-casing of its own (ONNX's ``StringNormalizer`` lower-cases with a C
