@@ -52,6 +52,15 @@ SECTION = "## Batch scoring"
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
+def original_pattern_command(
+    csv: Path, model: Path, device: str, sensor: str, out: Path, *extra: str
+) -> list[str]:
+    """The original architecture's one-process-per-model scoring of one series, as a command line."""
+    script = REPO / "perf" / "batch" / "original_pattern.py"
+    args = ["--csv", csv, "--model", model, "--device", device, "--sensor", sensor, "--out", out, *extra]
+    return [sys.executable, str(script), *map(str, args)]
+
+
 def log(msg: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
 
@@ -127,27 +136,10 @@ def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> d
     def one(k: str) -> float:
         device, sensor = k.split("/")
         t0 = time.perf_counter()
-        script = str(REPO / "perf" / "batch" / "original_pattern.py")
-        subprocess.run(
-            [
-                sys.executable,
-                script,
-                "--csv",
-                str(csv),
-                "--model",
-                str(work / "models" / f"model_{device}_{sensor}.pkl"),
-                "--device",
-                device,
-                "--sensor",
-                sensor,
-                "--features",
-                config.features,
-                "--out",
-                str(work / "preds" / f"{device}_{sensor}.csv"),
-            ],
-            check=True,
-            cwd=REPO,
-        )
+        model = work / "models" / f"model_{device}_{sensor}.pkl"
+        out = work / "preds" / f"{device}_{sensor}.csv"
+        command = original_pattern_command(csv, model, device, sensor, out, "--features", config.features)
+        subprocess.run(command, check=True, cwd=REPO)
         return time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -27,21 +27,25 @@ def _outputs(preds: Container) -> list[str]:
     return [n for n in preds.list() if n.endswith(".parquet")]
 
 
+def _score_command(store_args: list[str], *extra: str) -> list[str]:
+    """``batch_scoring score`` on two workers, quiet, as a command line."""
+    return [
+        sys.executable,
+        "-m",
+        "batch_scoring",
+        "score",
+        *store_args,
+        "--workers",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
+
+
 def _kill_halfway(store_args: list[str], preds: Container, at_least: int = 20) -> int:
     """Start `score` in its own process group, SIGKILL the whole group once some outputs exist."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "batch_scoring",
-            "score",
-            *store_args,
-            "--workers",
-            "2",
-            "--mini-batch-size",
-            "1",
-            "--no-progress",
-        ],
+        _score_command(store_args, "--mini-batch-size", "1"),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -83,18 +87,7 @@ def _check_complete(spec: StoreSpec, summary: dict, done_before: int) -> None:
 def _rerun(store_args: list[str], tmp_path: Path) -> dict:
     summary = tmp_path / "summary.json"
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batch_scoring",
-            "score",
-            *store_args,
-            "--workers",
-            "2",
-            "--no-progress",
-            "--summary-json",
-            str(summary),
-        ],
+        _score_command(store_args, "--summary-json", str(summary)),
         cwd=REPO,
         capture_output=True,
         text=True,

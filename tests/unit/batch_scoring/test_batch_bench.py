@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from batch_scoring import features
 from batch_scoring.model import PRESETS, fit
-from perf.batch.bench import SECTION, fit_line, replace_section
+from perf.batch.bench import SECTION, fit_line, original_pattern_command, replace_section
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,25 +24,8 @@ def test_original_pattern_reads_the_whole_csv_and_scores_one_series(store_root: 
     model = fit(x[:360], PRESETS["default"])
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(model))
     out = tmp_path / "out.csv"
-    script = str(REPO / "perf" / "batch" / "original_pattern.py")
-    subprocess.run(
-        [
-            sys.executable,
-            script,
-            "--csv",
-            str(csv),
-            "--model",
-            str(tmp_path / "m.pkl"),
-            "--device",
-            "D001",
-            "--sensor",
-            "S02",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        timeout=120,
-    )
+    command = original_pattern_command(csv, tmp_path / "m.pkl", "D001", "S02", out)
+    subprocess.run(command, check=True, timeout=120)
     got = pd.read_csv(out)
     assert len(got) == len(df) and set(got["Device"]) == {"D001"} and set(got["Sensor"]) == {"S02"}
     assert (got["Prediction"].to_numpy() == (model.predict(x) == -1).astype(int)).all()
