@@ -243,6 +243,54 @@ def test_network_policy_defaults_to_deny(rendered: dict[str, list[Obj]]) -> None
     assert egress_ports == {53}
 
 
+def _selects(selector: Obj | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics for ``matchLabels`` (an empty selector selects all)."""
+    assert not (selector or {}).get("matchExpressions"), "extend _selects for matchExpressions"
+    return all(labels.get(k) == v for k, v in (selector or {}).get("matchLabels", {}).items())
+
+
+def _admits(policy: Obj, namespace: str, pod: dict[str, str], ns_labels: dict[str, str], port: str) -> bool:
+    """Whether ``policy`` lets a pod (its namespace and labels) reach the selected pods on ``port``.
+
+    A peer with only a podSelector means pods of the policy's own namespace; a peer with only a
+    namespaceSelector means every pod of the matching namespaces (NetworkPolicy semantics).
+    """
+    for rule in policy["spec"].get("ingress", []):
+        if port not in {p["port"] for p in rule.get("ports", [])}:
+            continue
+        for peer in rule["from"]:
+            if "namespaceSelector" in peer:
+                in_namespace = _selects(peer["namespaceSelector"], ns_labels)
+            else:
+                in_namespace = namespace == policy["metadata"]["namespace"]
+            if in_namespace and _selects(peer.get("podSelector"), pod):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+def test_network_policy_admits_exactly_the_documented_clients(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    """Who may connect, read from the rendered policy (labels injected into selectors once broke it)."""
+    objects = rendered[overlay]
+    policy = k8s.find(objects, "NetworkPolicy")
+    triton_labels = k8s.find(objects, "Deployment", "triton")["spec"]["template"]["metadata"]["labels"]
+    assert _selects(policy["spec"]["podSelector"], triton_labels)
+    here = {"kubernetes.io/metadata.name": "triton"}
+    client = {"app": "my-service", "triton-client": "true"}
+    for port in ("http", "grpc"):
+        assert _admits(policy, "triton", client, here, port), port
+        assert not _admits(policy, "triton", {"app": "my-service"}, here, port), port
+        assert not _admits(policy, "other", client, {"kubernetes.io/metadata.name": "other"}, port), port
+    ingress = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert _admits(policy, "ingress-nginx", {"app": "controller"}, ingress, "http")
+    assert not _admits(policy, "ingress-nginx", {"app": "controller"}, ingress, "grpc")
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    assert _admits(policy, "monitoring", {"app": "prometheus"}, monitoring, "metrics")
+    assert not _admits(policy, "monitoring", {"app": "prometheus"}, monitoring, "http")
+
+
 def test_namespace_enforces_restricted_pod_security(rendered: dict[str, list[Obj]]) -> None:
     ns = k8s.find(rendered["gpu"], "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
