@@ -100,14 +100,16 @@ test-batch: ## batch unit and integration tests
 
 # --- real-time performance (docs/perf.md) ---------------------------------------------
 .PHONY: perf perf-quick perf-tune
-perf: ## perf_analyzer + locust on every ensemble, side by side with azmlinfsrv baselines (~30 min)
-	$(PY) -m perf.run_all
+perf: ## perf_analyzer + locust on every ensemble beside the azmlinfsrv baselines (~25 min); records in perf/results/<date>/
+	$(PY) -m perf.run
 
-perf-quick: ## a ~3-minute smoke run of the same harness (results in perf/out/quick)
-	$(PY) -m perf.run_all --quick
+perf-quick: ## the same stages, short (~4 min); records in perf/out/quick
+	$(PY) -m perf.run --quick
 
-perf-tune: ## measure the batching/instance/thread variants of faq_match
-	$(PY) -m perf.tuning --model faq_match
+TUNE_MODEL ?= faq_classifier
+perf-tune: ## configuration sweep of one model with Triton Model Analyzer (TUNE_MODEL=...), in its own .venv-ma
+	@[ -x .venv-ma/bin/model-analyzer ] || { python3.11 -m venv .venv-ma && .venv-ma/bin/pip install -q -r requirements/model-analyzer.lock; }
+	$(PY) -m perf.tune $(TUNE_MODEL)
 
 # --- example web app (docs/webapp.md) --------------------------------------------------
 WEBAPP_PORT ?= 8080

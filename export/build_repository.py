@@ -45,10 +45,19 @@ def build(
     artifacts_dir: Path = ARTIFACTS_DIR,
     only: list[str] | None = None,
     rebuild: bool = False,
+    with_steps: bool = False,
 ) -> list[Path]:
-    """Export missing artifacts and render the repository; returns the model folders."""
+    """Export missing artifacts and render the repository; returns the model folders.
+
+    ``only`` limits it to some models; ``with_steps`` adds the steps of the ensembles among them.
+    """
     specs = all_models()
     validate(specs)
+    if only and with_steps:
+        by_name = {s.name: s for s in specs}
+        only = list(
+            dict.fromkeys(n for name in only for n in (name, *(st.model for st in by_name[name].steps)))
+        )
     specs = [s for s in specs if target in s.targets and (not only or s.name in only)]
     ensure_artifacts(specs, artifacts_dir, rebuild)
     repository.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,10 @@
-"""Performance harness: perf_analyzer and locust against Triton, side by side with Azure ML's server.
+"""Benchmarks: the real-time harness (``perf.run``), configuration sweeps with Triton Model
+Analyzer (``perf.tune``), the batch benchmark (``perf.batch.bench``) and the baselines they
+compare against (``perf.baseline``).
 
-``python -m perf.run_all`` (``make perf``) runs everything and writes ``perf/RESULTS.md``.
-Raw CSV and logs go to the git-ignored ``perf/out/``; plots to ``perf/plots/``.
+Each run keeps the tools' own records in ``perf/results/<date>/`` with a hand-written note;
+``perf/RESULTS.md`` holds the generated summary tables of the latest runs. Scratch files go to
+the git-ignored ``perf/out/``.
 """
 
 from __future__ import annotations
@@ -10,5 +13,16 @@ from serving.paths import REPO_ROOT
 
 PERF_DIR = REPO_ROOT / "perf"
 OUT_DIR = PERF_DIR / "out"
-PLOTS_DIR = PERF_DIR / "plots"
+RESULTS_DIR = PERF_DIR / "results"
 RESULTS_MD = PERF_DIR / "RESULTS.md"
+
+
+def replace_section(document: str, heading: str, section: str) -> str:
+    """``document`` with the section under ``heading`` (up to the next ``## ``) replaced, or appended."""
+    lines = document.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        return (document.rstrip() or "# Performance results") + "\n\n" + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    after = "".join(lines[end:])
+    return "".join(lines[:start]) + section + ("\n" + after if after else "")

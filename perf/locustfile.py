@@ -1,8 +1,8 @@
 """HTTP load on Triton and on the Azure ML scoring server, with real questions and photos.
 
-Run headless through :mod:`perf.locust_runner` (or by hand)::
+Run headless by :mod:`perf.run` (or by hand)::
 
-    PERF_WORKLOAD=perf/out/workload.json PERF_MODEL=faq_match \\
+    PERF_WORKLOAD=perf/out/inputs/workload.json PERF_MODEL=faq_match \\
       .venv/bin/locust -f perf/locustfile.py TritonFaqUser --headless -u 8 -r 8 -t 20s \\
       --csv perf/out/locust_faq --host http://127.0.0.1:8000
 
@@ -11,22 +11,14 @@ User classes (name one on the command line):
 * ``TritonFaqUser``: ``POST /v2/models/$PERF_MODEL/infer`` with one question, byte for byte
   what ``tritonclient.http`` sends (Triton's binary tensor extension: a JSON header, then the
   raw bytes; binary outputs), the way this project's own client calls the server;
-* ``TritonFaqJsonUser``: the same question as plain KServe v2 JSON in and out, as a client with
-  nothing but an HTTP library writes it;
 * ``TritonImageUser``: one encoded image in the binary extension (no base64 on the wire);
 * ``AzmlFaqUser``: ``POST /score`` with ``{"question": ...}`` (the original's client);
 * ``AzmlImageUser``: ``POST /score`` with ``{"image": "<base64>"}``.
 
-Every user is a closed loop with no think time, like one perf_analyzer concurrency slot. A
-response counts as a failure unless it is HTTP 200 with the expected fields, so an error
-page can never pass for throughput. No request asks for a compressed response
-(``perf.payloads.NO_COMPRESSION``).
-
-The users send through geventhttpclient's ``HTTPClient`` (one keep-alive connection each) and
-report to locust's statistics themselves, instead of through ``FastHttpUser``'s session, which
-wraps the same client. On a 2-core machine the load generator shares the CPU with the server,
-and the wrapper doubled locust's own cost per request (measured in docs/perf.md, "The load
-generator"). Both servers are driven by the same users, so the comparison stays like for like.
+Every user is a closed loop with no think time, like one perf_analyzer concurrency slot, on its
+own keep-alive geventhttpclient connection, reporting to locust itself (``FastHttpUser``'s
+session doubled locust's CPU per request on 2 cores). A response fails unless it is HTTP 200
+with the expected fields, and no request asks for compression (``perf.payloads``).
 """
 
 from __future__ import annotations
@@ -124,15 +116,12 @@ class ResponseError(Exception):
 class _TritonUser(_LoadUser):
     abstract = True
     expect = b'"outputs"'
-    wire = "binary"
 
     def path(self) -> str:
         return f"/v2/models/{triton_model(self.kind)}/infer"
 
     def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(
-            f"triton-{self.kind}-{self.wire}", lambda: triton_bodies(self.host, self.kind, self.wire)
-        )
+        return _Shared.get(f"triton-{self.kind}", lambda: triton_bodies(self.kind))
 
 
 class _AzmlUser(_LoadUser):
@@ -151,15 +140,6 @@ class TritonFaqUser(_TritonUser):
     @task
     def ask(self) -> None:
         self.post("triton faq")
-
-
-class TritonFaqJsonUser(_TritonUser):
-    kind = "faq"
-    wire = "json"
-
-    @task
-    def ask(self) -> None:
-        self.post("triton faq json")
 
 
 class TritonImageUser(_TritonUser):

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from perf.results import LoadPoint
-
 log = logging.getLogger(__name__)
 
 
@@ -43,8 +41,8 @@ def measure(
     min_seconds: float = 10.0,
     min_runs: int = 3,
     warmup_runs: int = 1,
-) -> list[LoadPoint]:
-    """Items/s and per-batch latency at each batch size.
+) -> list[dict[str, float]]:
+    """Items/s and per-batch latency (ms) at each batch size.
 
     ``sessions`` > 1 runs that many sessions at once, one thread each (ONNX Runtime releases
     the GIL), as Triton runs that many instances of the network: the raw figure for a
@@ -56,7 +54,6 @@ def measure(
     dims = [d if isinstance(d, int) else 1 for d in meta.shape[1:]]
     if inputs is None:
         inputs = np.random.default_rng(0).standard_normal((8, *dims)).astype(np.float32)
-    threads = f"{intra_op_threads or 'auto'}/{inter_op_threads or 'auto'} threads"
     points = []
     for batch in batch_sizes:
         idx = np.arange(batch) % len(inputs)
@@ -79,18 +76,20 @@ def measure(
         elapsed = time.perf_counter() - start
         latencies = [t for lat in per_session for t in lat]
         ms = np.asarray(latencies) * 1000.0
-        point = LoadPoint(
-            model=model,
-            server="onnxruntime",
-            tool="inprocess",
-            concurrency=batch,
-            throughput=batch * len(latencies) / elapsed,
-            p50_ms=float(np.percentile(ms, 50)),
-            p99_ms=float(np.percentile(ms, 99)),
-            avg_ms=float(ms.mean()),
-            requests=len(latencies),
-            label=f"batch {batch}, {len(sess_list)} session(s) x {threads}",
+        point = {
+            "batch": batch,
+            "throughput": batch * len(latencies) / elapsed,
+            "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)),
+            "sessions": len(sess_list),
+            "runs": len(latencies),
+        }
+        log.info(
+            "raw ORT %s batch %d, %d session(s): %.2f items/s",
+            model,
+            batch,
+            len(sess_list),
+            point["throughput"],
         )
-        log.info("raw ORT %s %s: %.2f items/s", model, point.label, point.throughput)
         points.append(point)
     return points

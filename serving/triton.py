@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -272,12 +271,6 @@ class TritonServer(ManagedServer):
     def _after_stop(self) -> None:
         remove_shm_regions(self.shm_prefix)
 
-    def restart(self, timeout: float = 180.0) -> Self:
-        """Start again after a crash, on fresh ports: the old ones may still sit in TIME_WAIT."""
-        self.stop()
-        self.ports = Ports.free()
-        return self.start(timeout)
-
     def is_ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=2) as resp:
@@ -325,26 +318,6 @@ def pid_alive(pid: int) -> bool:
         if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
             return False
     return True
-
-
-# What tritonserver and its clients print when the server or a Python stub fails.
-_CRASH_MARKS = re.compile(r"Signal \(\d+\) received|exception|what\(\)|not healthy|Segmentation|Aborted")
-
-
-def crash_lines(log_text: str, limit: int = 4) -> list[str]:
-    """The lines of a Triton log that say why it stopped, for a one-line report."""
-    found = [line.strip() for line in log_text.splitlines() if _CRASH_MARKS.search(line)]
-    return list(dict.fromkeys(found))[:limit]
-
-
-def describe_exit(code: int) -> str:
-    """``-11`` -> ``killed by SIGSEGV``; ``1`` -> ``exit status 1``."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
 
 
 def tail(path: Path, lines: int = 30) -> str:

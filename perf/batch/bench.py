@@ -2,21 +2,14 @@
 
     .venv/bin/python -m perf.batch.bench          # full run (~10 min on 2 cores), updates perf/RESULTS.md
     .venv/bin/python -m perf.batch.bench --quick  # 300 series, smoke test of the harness
-    .venv/bin/python -m perf.batch.bench --from-json perf/out/batch/bench.json   # re-render only
 
-What it measures, all in one run on the same data:
-
-1. generate the data set (Parquet, one file per series) and train one ONNX model per series;
-2. score subsets of 100, 1,000 and 10,000 series with `python -m batch_scoring score`
-   (2 workers), each from a fresh interpreter, timed from outside: rows/s, time per series, how
-   the cost grows (a least-squares line `wall = fixed + n * per_series`), and the per-model
-   overhead measured inside the workers (read model + SHA-256 check + ONNX Runtime session);
-3. the original architecture's pattern on the first `--baseline-series` series: one process per
-   model (start Python, unpickle a scikit-learn model, read the whole CSV and filter, predict,
-   write CSV), 2 at a time, against the job on the same series; predictions are compared;
-4. optionally the 1,000-series subset through Blob Storage (a private Azurite).
-
-It is not a test (nothing here runs in CI) and keeps every file under `build/batch-bench`.
+In one run on the same data: generate and train (one ONNX model per series); score subsets
+of 100, 1,000 and 10,000 series with `python -m batch_scoring score`, each from a fresh
+interpreter (rows/s, time per series, a least-squares line of the cost, the per-model overhead
+inside the workers); the original architecture's one-process-per-model pattern on the first
+series against the job on the same series, predictions compared; optionally the 1,000-series
+subset through Blob Storage (a private Azurite). Not a test; its files stay under
+`build/batch-bench`, its record is `perf/out/batch/bench.json` and a section of perf/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -45,7 +38,7 @@ from batch_scoring.model import PRESETS, fit
 from batch_scoring.schema import MODEL_MANIFEST, VALUE, Partition
 from batch_scoring.storage import LocalContainer, StoreSpec
 from batch_scoring.train import train_all
-from perf import OUT_DIR, RESULTS_MD, machine
+from perf import OUT_DIR, RESULTS_MD, replace_section
 
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Batch scoring"
@@ -84,35 +77,16 @@ def run_cli(store_args: list[str], workers: int, out: Path) -> dict:
     """`python -m batch_scoring score --force` in a fresh interpreter; wall time from outside."""
     out.mkdir(parents=True, exist_ok=True)
     summary = out / "summary.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "batch_scoring",
-        "score",
-        *store_args,
-        "--workers",
-        str(workers),
-        "--force",
-        "--no-progress",
-        "--mini-batch-size",
-        "20",
-        "--summary-json",
-        str(summary),
-    ]
+    flags = f"--workers {workers} --force --no-progress --mini-batch-size 20 --summary-json {summary}"
+    cmd = [sys.executable, "-m", "batch_scoring", "score", *store_args, *flags.split()]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stdout}\n{res.stderr}")
     data = json.loads(summary.read_text())
-    return {
-        "wall_s": wall,
-        "job_s": data["seconds"],
-        "rows": data["rows_scored"],
-        "scored": data["scored"],
-        "failed": data["failed"],
-        "timings_ms": data["timings"],
-    }
+    counts = {"rows": data["rows_scored"], "scored": data["scored"], "failed": data["failed"]}
+    return {"wall_s": wall, **counts, "timings_ms": data["timings"]}
 
 
 def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> dict:
@@ -145,14 +119,8 @@ def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> d
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         per_model = list(pool.map(one, keys))
-    wall = time.perf_counter() - t0
-    return {
-        "wall_s": wall,
-        "series": len(keys),
-        "rows": sum(len(f) for f in frames),
-        "csv_mb": csv.stat().st_size / 1e6,
-        "per_process_s_median": statistics.median(per_model),
-    }
+    wall, rows = time.perf_counter() - t0, sum(len(f) for f in frames)
+    return {"wall_s": wall, "series": len(keys), "rows": rows, "per_process_s": statistics.median(per_model)}
 
 
 def agreement(baseline_dir: Path, ours: Path, keys: list[str]) -> float:
@@ -167,119 +135,72 @@ def agreement(baseline_dir: Path, ours: Path, keys: list[str]) -> float:
 
 
 def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
-    n = np.array([p[0] for p in points], float)
-    t = np.array([p[1] for p in points], float)
-    per, fixed = np.polyfit(n, t, 1)
+    """``(fixed, per_item)`` of the least-squares line through ``(n, seconds)`` points."""
+    per, fixed = np.polyfit(*np.array(points, float).T, 1)
     return float(fixed), float(per)
 
 
 def markdown(r: dict) -> str:
-    m = r["machine"]
+    """The generated section of perf/RESULTS.md for one run (its record is bench.json)."""
+    m, g, b = r["machine"], r["growth"], r["baseline"]
     lines = [
         SECTION,
         "",
-        f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, {m['memory_gib']:.0f} GiB), shared with "
-        f"other work: load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after. "
-        f"{r['workers']} worker processes, ONNX Runtime {m['onnxruntime']} with 1 thread per session, "
-        "local-folder store on the machine's disk.",
+        f"Run of {r['date']}: `{r['command']}` on {m['cpu']} ({m['cores']} cores, {m['memory_gib']:.0f} GiB, "
+        f"load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after); {r['workers']} "
+        f"workers, ONNX Runtime {m['onnxruntime']}, one thread per session, local-folder store.",
         "",
-        f"Data: {r['series']:,} series x {r['readings']:,} readings = {r['series'] * r['readings']:,} rows "
-        f"(Parquet, one file per series). Generated in {r['generate_s']:.0f} s; "
-        f"{r['series']:,} models trained and exported to ONNX in {r['train_s']:.0f} s "
-        f"({1000 * r['train_s'] / r['series']:.1f} ms per model of wall time)."
-        if r.get("generate_s") is not None
-        else "Data and models reused from a previous run.",
-        "",
-        *_quality(r.get("train_summary")),
-        "### Scoring, end to end (`python -m batch_scoring score --force`, fresh interpreter)",
-        "",
-        "| series | rows | wall s | rows/s | ms per series "
-        "| in-worker ms per series: read / model load / predict / write | load avg |",
-        "|---:|---:|---:|---:|---:|---|---:|",
-    ]
-    for s in r["scales"]:
-        t = s["timings_ms"]
-        lines.append(
-            f"| {s['series']:,} | {s['rows']:,} | {s['wall_s']:.1f} | {s['rows'] / s['wall_s']:,.0f} "
-            f"| {1000 * s['wall_s'] / s['series']:.2f} | {t['t_read']:.2f} / {t['t_model']:.2f} / "
-            f"{t['t_predict']:.2f} / {t['t_write']:.2f} | {s.get('load', float('nan')):.1f} |"
-        )
-    g = r["growth"]
-    lines += [
-        "",
-        "Cost growth: "
-        + "; ".join(
-            f"{lo:,} -> {hi:,} series: wall x{w_hi / w_lo:.1f} for x{hi / lo:.0f} the series, "
-            f"{1000 * m:.2f} ms per added series"
-            for lo, hi, m, w_lo, w_hi in g["marginal"]
-        )
-        + ". Nothing grows faster than the number of series: the cost per added series falls as the "
-        "per-process warm-up (interpreter, imports, worker pool, manifest, first ONNX Runtime session, "
-        f"cold caches) is spread over more series (least-squares line: wall = {g['fixed_s']:.2f} s + n x "
-        f"{1000 * g['per_series_s']:.2f} ms). "
-        f"Per-model overhead inside a worker (read the ONNX bytes, SHA-256 check, create the session): "
-        f"{g['model_overhead_ms']:.2f} ms of {g['worker_ms_per_series']:.2f} ms per series; predicting "
-        f"{r['readings']:,} readings takes {g['predict_ms']:.2f} ms.",
-    ]
-    b = r["baseline"]
-    lines += [
-        "",
-        f"### Against the original pattern ({b['series']} series, same run)",
-        "",
-        "| pattern | wall s | s per series | rows/s |",
-        "|---|---:|---:|---:|",
-        f"| original: one process per model, unpickle, read the whole CSV ({b['csv_mb']:.1f} MB) and filter, "
-        f"predict, write CSV; {r['workers']} at a time | {b['wall_s']:.1f} | {b['wall_s'] / b['series']:.3f} "
-        f"| {b['rows'] / b['wall_s']:,.0f} |",
-        f"| this job: `batch_scoring score`, {r['workers']} workers (median of 3 runs: "
-        f"{', '.join(f'{x:.1f}' for x in b['ours_runs_s'])} s) | {b['ours_wall_s']:.1f} "
-        f"| {b['ours_wall_s'] / b['series']:.3f} | {b['rows'] / b['ours_wall_s']:,.0f} |",
-        "",
-        f"Ratio: the job is **{b['ratio']:.0f}x** faster on the same {b['series']} series "
-        f"(median {b['per_process_s_median']:.2f} s per original process, most of it interpreter start and "
-        f"imports of pandas and scikit-learn; load average {b['load']:.1f} during the baseline). "
+        f"Data: {r['series']:,} series x {r['readings']:,} readings. "
         + (
-            "Predictions are identical on every reading."
-            if b["agreement"] == 1.0
-            else f"Predictions agree on {100 * b['agreement']:.3f} % of readings (scikit-learn float64 "
-            "vs ONNX Runtime float32; the differences sit on the decision boundary)."
+            f"Generated in {r['generate_s']:.0f} s; models trained and exported in {r['train_s']:.0f} s."
+            if r.get("generate_s") is not None
+            else "Data and models reused from a previous run."
         ),
     ]
-    if r.get("azurite"):
-        a = r["azurite"]
-        lines += [
-            "",
-            f"Blob Storage (Azurite on localhost, {a['series']:,} series): {a['wall_s']:.1f} s "
-            f"wall, {a['rows'] / a['wall_s']:,.0f} rows/s (local folder: {a['local_wall_s']:.1f} s).",
-        ]
-    lines += ["", "Command:", "", "```", r["command"], "```", ""]
-    return "\n".join(lines)
-
-
-def _quality(s: dict | None) -> list[str]:
-    if not s or "precision" not in s:
-        return []
-    by = s["recall_by_type"]
-    return [
-        f"Model quality on this data set (evaluation windows, micro-averaged over all models): precision "
-        f"{s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}; recall spike "
-        f"{by['spike']['recall']:.2f}, drift {by['drift']['recall']:.2f}, "
-        f"stuck {by['stuck']['recall']:.2f}; "
-        f"{s['mean_support_vectors']:.1f} support vectors per model on average.",
+    if (q := r.get("train_summary")) and "precision" in q:
+        quality = f"precision {q['precision']:.3f}, recall {q['recall']:.3f}, F1 {q['f1']:.3f}"
+        lines += ["", f"Quality on this data set: {quality}."]
+    header = (
+        "| series | rows | wall s | rows/s | ms per series | in worker, ms: read / model / predict / write |"
+    )
+    lines += ["", header, "|---:|---:|---:|---:|---:|---|"]
+    for x in r["scales"]:
+        t = x["timings_ms"]
+        steps = f"{t['t_read']:.2f} / {t['t_model']:.2f} / {t['t_predict']:.2f} / {t['t_write']:.2f}"
+        rate, per_series = x["rows"] / x["wall_s"], 1000 * x["wall_s"] / x["series"]
+        figures = f"{x['wall_s']:.1f} | {rate:,.0f} | {per_series:.2f}"
+        lines.append(f"| {x['series']:,} | {x['rows']:,} | {figures} | {steps} |")
+    lines += [
         "",
+        f"Cost growth: wall = {g['fixed_s']:.2f} s + n x {1000 * g['per_series_s']:.2f} ms (least squares);"
+        f" model overhead in a worker {g['model_overhead_ms']:.2f} of {g['worker_ms_per_series']:.2f} ms.",
+        "",
+        f"Against the original pattern on the same {b['series']} series (a process per model, 2 at a time): "
+        f"{b['wall_s']:.1f} s against {b['ours_wall_s']:.1f} s for the job (median of "
+        f"{', '.join(f'{x:.1f}' for x in b['ours_runs_s'])} s): **{b['ratio']:.0f}x**; predictions agree "
+        f"on {100 * b['agreement']:.3f}% of readings.",
     ]
+    if a := r.get("azurite"):
+        local = f"local folder {a['local_wall_s']:.1f} s"
+        lines += ["", f"Through Azurite ({a['series']:,} series): {a['wall_s']:.1f} s ({local})."]
+    return "\n".join(lines) + "\n"
 
 
-def replace_section(document: str, section: str) -> str:
-    """Replace `## Batch scoring` up to the next `## ` heading (the convention of perf/report.py)."""
-    lines = document.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        head = document.rstrip() or "# Performance results"
-        return head + "\n\n" + section
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    after = "".join(lines[end:])
-    return "".join(lines[:start]) + section + ("\n" + after if after else "")
+def machine() -> dict[str, object]:
+    """What the figures were measured on: CPU model, cores, memory, ONNX Runtime."""
+    import onnxruntime
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), ""
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu or "unknown CPU",
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "onnxruntime": onnxruntime.__version__,
+    }
 
 
 @app.command()
@@ -294,14 +215,7 @@ def main(
     reuse: Annotated[bool, typer.Option(help="keep data and models of a previous run")] = False,
     quick: Annotated[bool, typer.Option(help="300 series; writes under perf/out only")] = False,
     results: Annotated[Path | None, typer.Option(help="markdown file to update")] = RESULTS_MD,
-    from_json: Annotated[Path | None, typer.Option(help="re-render a saved bench.json")] = None,
 ) -> None:
-    if from_json is not None:
-        section = markdown(json.loads(from_json.read_text()))
-        print(section)
-        if results is not None:
-            results.write_text(replace_section(results.read_text() if results.exists() else "", section))
-        return
     if quick:
         series, scales, baseline_series, azurite_series, results = 300, "30,100,300", 20, 100, None
     sizes = sorted({int(s) for s in scales.split(",")} | {series})
@@ -309,14 +223,10 @@ def main(
     gen = GenSpec(devices=series // 10, sensors=10, readings=readings, seed=2024)
     full = root / "full"
     spec = StoreSpec.parse(f"local:{full}")
-    load_before = machine.load_average()
-    record: dict = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "series": series,
-        "readings": readings,
-        "workers": workers,
-        "command": " ".join(["python -m perf.batch.bench", *sys.argv[1:]]),
-    }
+    load_before = os.getloadavg()
+    record: dict = {"series": series, "readings": readings, "workers": workers}
+    record["command"] = " ".join(["python -m perf.batch.bench", *sys.argv[1:]])
+    record["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     manifest_path = full / "models" / MODEL_MANIFEST
     reusable = (
@@ -344,58 +254,33 @@ def main(
     record["scales"] = []
     for n in sizes:
         store = full if n == series else subset_store(full, keys[:n], root / f"subset-{n}")
-        out = root / f"run-{n}"
-        out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(store / "preds", ignore_errors=True)
         log(f"scoring {n:,} series")
-        load = machine.load_average()[0]
-        res = run_cli(["--store", f"local:{store}"], workers, out)
+        res = run_cli(["--store", f"local:{store}"], workers, root / f"run-{n}")
         assert res["scored"] == n and res["failed"] == 0, res
-        res.update(series=n, load=(load + machine.load_average()[0]) / 2)
-        record["scales"].append(res)
+        record["scales"].append({**res, "series": n})
         log(f"  {res['wall_s']:.1f} s wall, {res['rows'] / res['wall_s']:,.0f} rows/s")
 
     fixed, per = fit_line([(s["series"], s["wall_s"]) for s in record["scales"]])
     big = record["scales"][-1]["timings_ms"]
-    steps = [
-        (
-            a["series"],
-            b["series"],
-            (b["wall_s"] - a["wall_s"]) / (b["series"] - a["series"]),
-            a["wall_s"],
-            b["wall_s"],
-        )
-        for a, b in zip(record["scales"], record["scales"][1:], strict=False)
-    ]
-    record["growth"] = {
-        "fixed_s": fixed,
-        "per_series_s": per,
-        "marginal": steps,
-        "model_overhead_ms": big["t_model"],
-        "predict_ms": big["t_predict"],
-        "worker_ms_per_series": sum(big.values()),
-    }
+    overhead = {"model_overhead_ms": big["t_model"], "worker_ms_per_series": sum(big.values())}
+    record["growth"] = {"fixed_s": fixed, "per_series_s": per, **overhead}
 
     nb = min(baseline_series, series)
     log(f"original pattern on {nb} series (one process per model)")
     config = replace(PRESETS["default"], **{k: manifest["config"][k] for k in ("features", "gamma", "nu")})
     ours_store = subset_store(full, keys[:nb], root / f"subset-baseline-{nb}")
+
     # The machine is shared: time the job before and after the baseline, report the median.
-    ours = [run_cli(["--store", f"local:{ours_store}"], workers, root / "run-baseline")["wall_s"]]
-    load = machine.load_average()[0]
+    def job() -> float:
+        return run_cli(["--store", f"local:{ours_store}"], workers, root / "run-baseline")["wall_s"]
+
+    ours = [job()]
     b = baseline(full, keys[:nb], root / "baseline", workers, config)
-    b["load"] = (load + machine.load_average()[0]) / 2
-    ours += [
-        run_cli(["--store", f"local:{ours_store}"], workers, root / "run-baseline")["wall_s"]
-        for _ in range(2)
-    ]
+    ours += [job(), job()]
     median = statistics.median(ours)
-    b.update(
-        ours_wall_s=median,
-        ours_runs_s=ours,
-        ratio=b["wall_s"] / median,
-        agreement=agreement(root / "baseline", ours_store, keys[:nb]),
-    )
+    same = agreement(root / "baseline", ours_store, keys[:nb])
+    b.update(ours_wall_s=median, ours_runs_s=ours, ratio=b["wall_s"] / median, agreement=same)
     record["baseline"] = b
     log(f"  original {b['wall_s']:.1f} s, job {median:.1f} s: {b['ratio']:.1f}x")
 
@@ -413,35 +298,20 @@ def main(
                     for name in local.list():
                         container.write_bytes(name, local.read_bytes(name))
                 log(f"scoring {na:,} series through Azurite")
-                res = run_cli(
-                    ["--store", f"azurite:{az.port}", "--prefix", "bench-"], workers, root / "run-azurite"
-                )
+                store = ["--store", f"azurite:{az.port}", "--prefix", "bench-"]
+                res = run_cli(store, workers, root / "run-azurite")
             shutil.rmtree(root / "azurite", ignore_errors=True)
             local_n = next((s for s in record["scales"] if s["series"] == na), None)
             res.update(series=na, local_wall_s=local_n["wall_s"] if local_n else float("nan"))
             record["azurite"] = res
             log(f"  {res['wall_s']:.1f} s wall")
 
-    import onnxruntime
-
-    record["machine"] = {
-        "cpu": machine.cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": machine.memory_gib(),
-        "load_before": load_before,
-        "load_after": machine.load_average(),
-        "onnxruntime": onnxruntime.__version__,
-    }
-    out_dir = OUT_DIR / "batch"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "bench.json").write_text(json.dumps(record, indent=1, default=str))
-    section = markdown(record)
-    (out_dir / "RESULTS-batch.md").write_text(section)
-    print(section)
+    record["machine"] = {**machine(), "load_before": load_before, "load_after": os.getloadavg()}
+    (OUT_DIR / "batch").mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "batch" / "bench.json").write_text(json.dumps(record, indent=1, default=str))
+    print(section := markdown(record))
     if results is not None:
-        current = results.read_text() if results.exists() else ""
-        results.write_text(replace_section(current, section))
-        log(f"updated {results}")
+        results.write_text(replace_section(results.read_text() if results.exists() else "", SECTION, section))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import pandas as pd
 
 from batch_scoring import features
 from batch_scoring.model import PRESETS, fit
-from perf.batch.bench import SECTION, fit_line, original_pattern_command, replace_section
+from perf import replace_section
+from perf.batch.bench import SECTION, fit_line, original_pattern_command
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -33,11 +34,13 @@ def test_original_pattern_reads_the_whole_csv_and_scores_one_series(store_root: 
 
 def test_results_section_is_replaced_and_the_rest_kept() -> None:
     doc = "# Performance results\n\n## Real-time serving\n\nA\n\n## Batch scoring\n\nold\n\n## GPU\n\nB\n"
-    new = replace_section(doc, f"{SECTION}\n\nnew\n")
+    new = replace_section(doc, SECTION, f"{SECTION}\n\nnew\n")
     assert "old" not in new and "new" in new
     assert new.index("## Real-time serving") < new.index(SECTION) < new.index("## GPU")
     assert "A" in new and "B" in new
-    assert replace_section("", f"{SECTION}\n\nx\n").startswith("# Performance results\n\n## Batch scoring")
+    assert replace_section("", SECTION, f"{SECTION}\n\nx\n").startswith(
+        "# Performance results\n\n## Batch scoring"
+    )
 
 
 def test_fit_line() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from serving.paths import REPO_ROOT
@@ -25,18 +26,27 @@ LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
 MAKE_RE = re.compile(r"(?:`|^|\$\(MAKE\) )make ([a-z][a-z0-9-]+)", re.M)
 
 
-def _markdown() -> list[Path]:
-    skip = ("node_modules", ".venv", ".venv-tf", "build", ".pytest_cache")
+def _files(suffix: str) -> list[Path]:
+    """The project's own files (what git tracks or would track), never a venv's or a build's."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [
-        p for p in REPO_ROOT.rglob("*.md") if not any(part in skip for part in p.relative_to(REPO_ROOT).parts)
+        REPO_ROOT / name
+        for name in listed.split("\0")
+        if name.endswith(suffix) and (REPO_ROOT / name).is_file()
     ]
+
+
+def _markdown() -> list[Path]:
+    return _files(".md")
 
 
 def _python() -> list[Path]:
-    skip = ("node_modules", ".venv", ".venv-tf", "build", "model_repository", "tests")
-    return [
-        p for p in REPO_ROOT.rglob("*.py") if not any(part in skip for part in p.relative_to(REPO_ROOT).parts)
-    ]
+    return [p for p in _files(".py") if p.relative_to(REPO_ROOT).parts[0] != "tests"]
 
 
 def _docstrings(file: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -81,23 +82,20 @@ def test_test_and_lint_tools_are_extras_not_runtime_dependencies() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            str(REPO_ROOT),
-            "-w",
-            str(out),
-        ],
+    """The wheel of the files git would commit, built in a copy (no stale build/ inside it)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
         check=True,
-        timeout=300,
-    )
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, str(source), "-w", str(out)], check=True, timeout=300)
     (path,) = out.glob("*.whl")
     return zipfile.ZipFile(path)
 
@@ -119,3 +117,29 @@ def test_console_scripts_are_named_after_the_project(wheel: zipfile.ZipFile) -> 
         line.split("=")[0].strip() for line in wheel.read(entry_points).decode().splitlines() if "=" in line
     ]
     assert scripts and all(name.startswith("triton-stack") for name in scripts)
+
+
+def _imports_of(package: str) -> dict[str, set[str]]:
+    """Top-level project packages imported by each file of ``package`` (at any depth)."""
+    found: dict[str, set[str]] = {}
+    for file in (REPO_ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.setdefault(str(file.relative_to(REPO_ROOT)), set()).add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    found.setdefault(str(file.relative_to(REPO_ROOT)), set()).add(alias.name.split(".")[0])
+    return found
+
+
+def test_nothing_outside_perf_imports_perf() -> None:
+    offenders = [f for p in PACKAGES if p != "perf" for f, tops in _imports_of(p).items() if "perf" in tops]
+    assert not offenders, offenders
+
+
+def test_serving_reaches_the_use_cases_only_through_the_catalogue() -> None:
+    use_cases = {"faq", "imaging", "batch_scoring", "webapp", "export", "deploy"}
+    offenders = [
+        f for f, tops in _imports_of("serving").items() if tops & use_cases and f != "serving/catalog.py"
+    ]
+    assert not offenders, offenders
