@@ -37,17 +37,21 @@ def ask(
     *,
     client: object | None = None,
     timeout_s: float | None = None,
+    retry_s: float = 0.0,
 ) -> list[list[Match]]:
     """Match every question; returns, per question, its matches best first.
 
     ``top_k`` keeps only the first matches (the server returns ``faq.specs.TOP_K``). Pass a
     ``client`` from ``endpoint.client()`` to reuse its connection across calls. Errors raise a
-    :class:`serving.client.ClientError` (``RejectedInput`` for a question the server refuses).
+    :class:`serving.client.ClientError` (``RejectedInput`` for a question the server refuses);
+    ``retry_s`` rides through a server restart (``serving.client.infer``).
     """
     if not questions:
         return []
     texts = np.array([[q.encode("utf-8")] for q in questions], dtype=object)
-    result = infer(endpoint, MODEL_NAME, {TEXT: texts}, OUTPUTS, client=client, timeout_s=timeout_s)
+    result = infer(
+        endpoint, MODEL_NAME, {TEXT: texts}, OUTPUTS, client=client, timeout_s=timeout_s, retry_s=retry_s
+    )
     ids, scores, originals, answers = (result[name] for name in OUTPUTS)
     count = ids.shape[1] if top_k is None else min(top_k, ids.shape[1])
     return [
@@ -81,6 +85,7 @@ def main(
     ] = None,
     top_k: Annotated[int | None, typer.Option(min=1, help="show at most this many matches")] = None,
     width: Annotated[int, typer.Option(help="characters of question/answer text to show")] = 90,
+    retry_s: Annotated[float, typer.Option(help="keep retrying while the server restarts, seconds")] = 30.0,
 ) -> None:
     """Ask the FAQ matcher on a Triton server and print the matches as a table."""
     from rich.console import Console
@@ -90,7 +95,7 @@ def main(
     protocol = endpoint.protocol
     console = Console()
     try:
-        results = ask(endpoint, questions, top_k)
+        results = ask(endpoint, questions, top_k, retry_s=retry_s)
     except Unreachable as exc:  # connection refused, TLS, DNS: say where we tried
         console.print(f"[red]cannot reach Triton at {endpoint.address} ({protocol}):[/red] {exc}")
         console.print("start it with `make serve` (or `make demo`)")

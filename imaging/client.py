@@ -33,11 +33,15 @@ def _as_bytes(image: bytes | bytearray | Path | str) -> bytes:
 
 
 def infer_batch(
-    endpoint: Endpoint, model: str, images: Sequence[bytes], client: object | None = None
+    endpoint: Endpoint,
+    model: str,
+    images: Sequence[bytes],
+    client: object | None = None,
+    retry_s: float = 0.0,
 ) -> list[list[Prediction]]:
     """One request with ``len(images)`` (<= max batch) images; raises a ``ClientError``."""
     batch = np.array([[data] for data in images], dtype=np.object_)
-    result = infer(endpoint, model, {IMAGE: batch}, OUTPUT_NAMES, client=client)
+    result = infer(endpoint, model, {IMAGE: batch}, OUTPUT_NAMES, client=client, retry_s=retry_s)
     ids, labels, scores = (result[name] for name in OUTPUT_NAMES)
     return [
         [
@@ -53,8 +57,10 @@ def classify(
     model: str,
     images: Iterable[bytes | bytearray | Path | str],
     batch_size: int = MAX_BATCH_SIZE,
+    retry_s: float = 0.0,
 ) -> list[list[Prediction]]:
-    """Top-5 for every image (bytes or a file path), in order; batches of ``batch_size``.
+    """Top-5 for every image (bytes or a file path), in order; batches of ``batch_size``;
+    ``retry_s`` rides through a server restart (``serving.client.infer``).
 
     One bad image fails its whole batch (the server answers per request): use
     :func:`classify_each` to get per-image errors.
@@ -66,14 +72,14 @@ def classify(
     try:
         results: list[list[Prediction]] = []
         for start in range(0, len(data), batch_size):
-            results.extend(infer_batch(endpoint, model, data[start : start + batch_size], client))
+            results.extend(infer_batch(endpoint, model, data[start : start + batch_size], client, retry_s))
         return results
     finally:
         client.close()
 
 
 def classify_each(
-    endpoint: Endpoint, model: str, images: Sequence[bytes | bytearray | Path | str]
+    endpoint: Endpoint, model: str, images: Sequence[bytes | bytearray | Path | str], retry_s: float = 0.0
 ) -> list[list[Prediction] | ClientError]:
     """Like :func:`classify`, but a failed batch is retried image by image to isolate the culprit."""
     data = [_as_bytes(image) for image in images]
@@ -83,13 +89,13 @@ def classify_each(
         for start in range(0, len(data), MAX_BATCH_SIZE):
             chunk = data[start : start + MAX_BATCH_SIZE]
             try:
-                results.extend(infer_batch(endpoint, model, chunk, client))
+                results.extend(infer_batch(endpoint, model, chunk, client, retry_s))
             except Unreachable:
                 raise
             except ClientError:
                 for item in chunk:
                     try:
-                        results.extend(infer_batch(endpoint, model, [item], client))
+                        results.extend(infer_batch(endpoint, model, [item], client, retry_s))
                     except Unreachable:
                         raise
                     except ClientError as exc:
@@ -112,6 +118,7 @@ def main(
     bearer_token: Annotated[str | None, typer.Option(envvar="TRITON_BEARER_TOKEN", help="Bearer")] = None,
     ssl: Annotated[bool, typer.Option("--ssl", help="TLS (implied by an https:// URL)")] = False,
     samples: Annotated[bool, typer.Option("--samples", help="also classify the bundled photos")] = False,
+    retry_s: Annotated[float, typer.Option(help="keep retrying while the server restarts, seconds")] = 30.0,
 ) -> None:
     """Print the top-5 classes of each image."""
     paths = list(files or [])
@@ -137,7 +144,7 @@ def main(
             console.print(f"[red]{path}: {exc.strerror or exc}[/red]")
             failed += 1
     try:
-        results = classify_each(endpoint, model, [data for _, data in readable])
+        results = classify_each(endpoint, model, [data for _, data in readable], retry_s)
     except Unreachable as exc:
         console.print(f"[red]cannot reach the server ({protocol}): {exc}[/red]")
         raise typer.Exit(2) from None

@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from serving.triton import (
     TritonServer,
     pid_alive,
     remove_shm_regions,
+    repository_index,
     stop_process_group,
 )
 
@@ -85,14 +85,19 @@ def serve(
 def stop() -> None:
     """Stop the server started with ``serve --detach`` (and its Python-backend stubs)."""
     state = _read_state()
-    if not state or not pid_alive(state["pid"]):
+    if not state:
         typer.echo("no server running")
-        STATE_FILE.unlink(missing_ok=True)
         return
+    alive = pid_alive(state["pid"])
+    # Also when the server died on its own: its stubs share its process group and may have
+    # outlived it, holding their shared memory.
     stop_process_group(state["pid"])
     remove_shm_regions(TritonServer(MODEL_REPOSITORY_DIR, Ports(state["http"])).shm_prefix)
     STATE_FILE.unlink(missing_ok=True)
-    typer.echo(f"stopped Triton (pid {state['pid']})")
+    if alive:
+        typer.echo(f"stopped Triton (pid {state['pid']})")
+    else:
+        typer.echo(f"Triton (pid {state['pid']}) had already exited; removed what it left behind")
 
 
 @app.command()
@@ -100,17 +105,16 @@ def status() -> None:
     """Print whether the local server is up and which models are ready."""
     state = _read_state()
     port = state["http"] if state else 8000
-    request = urllib.request.Request(
-        f"http://localhost:{port}/v2/repository/index", data=b"{}", method="POST"
-    )
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            models = json.loads(resp.read())
-        for model in models:
-            typer.echo(f"{model['name']:<28} {model.get('state', '?')}")
+        models = repository_index(f"http://localhost:{port}")
     except (OSError, ValueError):
         typer.echo(f"no server answering on localhost:{port}")
         raise typer.Exit(1) from None
+    for model in models:
+        reason = f"  {model['reason']}" if model.get("reason") else ""
+        typer.echo(f"{model['name']:<34} {model.get('state', '?'):<12}{reason}")
+    if any(model.get("state") != "READY" for model in models):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -10,6 +10,8 @@ the load tests all behave the same.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -20,6 +22,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
+log = logging.getLogger(__name__)
 Protocol = Literal["http", "grpc"]
 API_KEY_HEADER = "api-key"  # the header name the manifests pass to --http-restricted-api
 # Triton checks a --grpc-restricted-protocol key as gRPC metadata "triton-grpc-protocol-<key>";
@@ -159,6 +162,11 @@ def error_from(exc: BaseException, model: str = "") -> ClientError:
     return kind(message, status, model)
 
 
+RETRYABLE: tuple[type[ClientError], ...] = (Unreachable, NotReady)
+"""What a restart of the server looks like from outside: nobody answers, or a model or one of its
+steps is not ready yet. Inference has no side effects, so asking again is always safe."""
+
+
 def infer(
     endpoint: Endpoint,
     model: str,
@@ -167,12 +175,40 @@ def infer(
     *,
     client: Any | None = None,
     timeout_s: float | None = None,
+    retry_s: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """One inference request; returns each requested output, raises a :class:`ClientError`.
 
     ``inputs`` maps tensor names to arrays (``object`` arrays of ``bytes`` for TYPE_STRING).
     Pass a ``client`` from :meth:`Endpoint.client` to reuse its connection across calls.
+    ``retry_s`` > 0 rides through a server restart: :data:`RETRYABLE` failures are retried with
+    exponential backoff (0.25 s doubling to 2 s) for at most that long, then the last one is raised.
     """
+    started, delay, attempts = time.monotonic(), 0.25, 0
+    while True:
+        attempts += 1
+        try:
+            return _infer_once(endpoint, model, inputs, outputs, client, timeout_s)
+        except RETRYABLE as exc:
+            waited = time.monotonic() - started
+            if waited + delay > retry_s:
+                if attempts > 1:
+                    exc.message += f" (gave up after {attempts} attempts in {waited:.0f} s)"
+                    exc.args = (exc.message,)
+                raise
+            log.info("%s: %s; retrying in %.2f s", model, type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _infer_once(
+    endpoint: Endpoint,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    outputs: Sequence[str],
+    client: Any | None,
+    timeout_s: float | None,
+) -> dict[str, np.ndarray]:
     from tritonclient.utils import np_to_triton_dtype
 
     module = endpoint.module()
@@ -190,9 +226,8 @@ def infer(
     owned = client is None
     try:
         client = client or endpoint.client(**timeouts)
-        result = client.infer(
-            model, tensors, outputs=[module.InferRequestedOutput(name) for name in outputs], **kwargs
-        )
+        requested = [module.InferRequestedOutput(name) for name in outputs]
+        result = client.infer(model, tensors, outputs=requested, **kwargs)
     except Exception as exc:
         raise error_from(exc, model) from exc
     finally:

@@ -9,6 +9,7 @@ stub processes it started, and nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -73,7 +74,10 @@ def prepare_python_backend(install: TritonInstall) -> None:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now. Sockets of a server that just stopped
+    (TIME_WAIT) do not count, as they do not for Triton, which binds with SO_REUSEADDR."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -277,6 +281,35 @@ class TritonServer(ManagedServer):
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def models(self) -> list[dict[str, str]]:
+        """Every model of the repository with its state and, when it failed, Triton's reason."""
+        return repository_index(f"http://{self.http_url}")
+
+    def wait_ready(self, timeout: float) -> None:
+        """Ready, and with at least one model loaded: an empty or wholly broken repository is an
+        error that names what failed to load, never a server that answers with nothing."""
+        super().wait_ready(timeout)
+        try:
+            models = self.models()
+        except urllib.error.HTTPError as exc:  # the repository API is closed to this caller
+            log.info("repository index not readable (HTTP %s); readiness alone is checked", exc.code)
+            return
+        if not any(m.get("state") == "READY" for m in models):
+            failed = "; ".join(f"{m['name']}: {m.get('reason') or m.get('state')}" for m in models)
+            raise TritonError(
+                f"no model of {self.model_repository} is ready ({failed or 'the repository is empty'}); "
+                f"run `make build`, then see {self.log_path}"
+            )
+
+
+def repository_index(url: str, headers: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """``POST /v2/repository/index``: name, version, state and reason of every model."""
+    request = urllib.request.Request(
+        f"{url}/v2/repository/index", data=b"{}", headers=headers or {}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
 
 
 def stop_process_group(

@@ -112,7 +112,7 @@ class TritonBackend:
         from faq.client import ask
 
         try:
-            ranked = ask(self.endpoint, [text], top_k)
+            ranked = ask(self.endpoint, [text], top_k, retry_s=self.settings.retry_s)
         except Exception as exc:
             url, model = self.settings.triton_url, self.settings.faq_model
             raise translate(exc, url=url, model=model, kind="text") from exc
@@ -122,7 +122,7 @@ class TritonBackend:
         from imaging.client import classify
 
         try:
-            results = classify(self.endpoint, model, [image])
+            results = classify(self.endpoint, model, [image], retry_s=self.settings.retry_s)
         except Exception as exc:
             raise translate(exc, url=self.settings.triton_url, model=model, kind="image") from exc
         return to_class_scores(results[0])

@@ -47,6 +47,7 @@ class WebAppSettings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest image accepted")
     max_question_chars: int = Field(1000, gt=0, description="longest question accepted")
     timeout_s: float = Field(30.0, gt=0, description="network timeout of each Triton call")
+    retry_s: float = Field(10.0, ge=0, description="how long a call retries while Triton restarts")
 
     def endpoint(self) -> Endpoint:
         """The shared client endpoint: the FAQ and image clients take it as it is."""

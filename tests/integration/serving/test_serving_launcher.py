@@ -144,3 +144,47 @@ def test_a_crashed_server_says_why_and_a_new_one_serves_with_no_stub_left(tmp_pa
         assert _group_members(old_pid) == {}  # the dead server's stubs went with it
     finally:
         server.stop()
+
+
+def test_an_empty_repository_is_an_error_not_a_ready_server(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    server = TritonServer(tmp_path / "empty", Ports.free(), log_path=tmp_path / "triton.log")
+    with pytest.raises(TritonError, match=r"no model of .* is ready .*the repository is empty"):
+        server.start(timeout=120)
+    assert server.process is None
+
+
+def test_serve_again_on_the_same_ports_right_after_a_stop(tmp_path: Path) -> None:
+    """Connections the stopped server closed sit in TIME_WAIT; they are not a server."""
+    repo = tmp_path / "repo"
+    write_model(PREPROCESS, "cpu", repo)
+    ports = Ports.free()
+    server = TritonServer(repo, ports, log_path=tmp_path / "triton.log").start(timeout=180)
+    for _ in range(5):  # open and close a few connections, server side first at shutdown
+        urllib.request.urlopen(f"http://{server.http_url}/v2/health/ready", timeout=10).read()
+    server.stop()
+    again = TritonServer(repo, ports, log_path=tmp_path / "triton2.log").start(timeout=180)
+    try:
+        assert again.is_ready() and again.ports == ports
+        assert [m["state"] for m in again.models()] == ["READY"]
+    finally:
+        again.stop()
+
+
+def test_stop_after_the_server_died_leaves_no_stub(tmp_path: Path) -> None:
+    """``make stop`` once tritonserver was SIGKILLed: its stubs are still in its process group."""
+    import signal
+
+    repo = tmp_path / "repo"
+    write_model(PREPROCESS, "cpu", repo)
+    server = TritonServer(repo, Ports.free(), log_path=tmp_path / "triton.log").start(timeout=180)
+    pid = server.process.pid
+    os.kill(pid, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    triton.stop_process_group(pid)  # what `python -m serving stop` does for a dead server
+    deadline = time.monotonic() + 10
+    while _group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_members(pid) == {}
+    server.process = None
+    server.stop()

@@ -64,6 +64,7 @@ class WebApp:
     def start(self, timeout: float = 30.0) -> WebApp:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEBAPP_")}
+        env["WEBAPP_RETRY_S"] = "1"  # no test restarts Triton: a down server should show at once
         if self.image_models:
             env["WEBAPP_IMAGE_MODELS"] = json.dumps(list(self.image_models))
         with open(self.log_path, "wb") as log:

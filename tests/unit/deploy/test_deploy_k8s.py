@@ -136,8 +136,13 @@ def test_requests_equal_limits(rendered: dict[str, list[Obj]], overlay: str) -> 
 @pytest.mark.parametrize(("overlay", "min_startup_s"), [("gpu", 900), ("cpu", 300)])
 def test_probes(rendered: dict[str, list[Obj]], overlay: str, min_startup_s: int) -> None:
     c = container(rendered[overlay])
-    assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    for probe in (c["livenessProbe"], c["readinessProbe"]):  # the deep check, not /v2/health/*
+        command = probe["exec"]["command"]
+        assert command[:3] == ["python3", "-m", "serving.health"]
+        timeout = float(command[command.index("--timeout") + 1])
+        assert probe["timeoutSeconds"] > timeout  # the ensembles are probed at once, each bounded
+    names = {e["name"] for e in c["env"]}
+    assert {"TRITON_API_KEY", "TRITON_ADMIN_KEY"} <= names  # what serving.health sends
     startup = c["startupProbe"]
     assert startup["httpGet"]["path"].startswith("/v2/health/")
     assert startup["periodSeconds"] * startup["failureThreshold"] >= min_startup_s

@@ -54,11 +54,22 @@ def test_cli_says_where_it_tried_when_no_server_answers() -> None:
     (port,) = free_ports(1)
     for args, protocol in (([], "http"), (["--grpc"], "grpc")):
         result = subprocess.run(
-            [sys.executable, "-m", "faq.client", "hello", "--url", f"localhost:{port}", *args],
+            [
+                sys.executable,
+                "-m",
+                "faq.client",
+                "hello",
+                "--url",
+                f"localhost:{port}",
+                "--retry-s",
+                "1",
+                *args,
+            ],
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"cannot reach Triton at localhost:{port} ({protocol})" in result.stdout
+        assert "gave up after" in result.stdout  # it retried first, within the bound
         assert "make serve" in result.stdout

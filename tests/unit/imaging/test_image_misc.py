@@ -47,7 +47,8 @@ def test_client_reports_an_unreachable_server() -> None:
     from serving.triton import free_ports
 
     (port,) = free_ports(1)
-    result = CliRunner().invoke(client.app, ["--url", f"localhost:{port}", str(sample_path("coffee"))])
+    args = ["--url", f"localhost:{port}", "--retry-s", "0", str(sample_path("coffee"))]
+    result = CliRunner().invoke(client.app, args)
     assert result.exit_code == 2
     assert "cannot reach" in result.output
 

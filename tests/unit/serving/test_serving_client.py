@@ -51,3 +51,49 @@ def test_the_ensemble_prefix_is_dropped_and_the_status_kept() -> None:
         InferenceServerException("in ensemble 'faq_match', TEXT[0] is empty", "400"), "faq_match"
     )
     assert (error.message, error.status, error.model) == ("TEXT[0] is empty", "400", "faq_match")
+
+
+@pytest.fixture()
+def flaky(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """``serving.client._infer_once`` raising the queued errors, then answering; no real sleeping."""
+    import serving.client as client
+
+    queue: list[BaseException | None] = []
+
+    def once(*args: object) -> dict:
+        error = queue.pop(0) if queue else None
+        if error is not None:
+            raise error
+        return {"Y": "answer"}
+
+    monkeypatch.setattr(client, "_infer_once", once)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
+    return queue
+
+
+def test_a_restart_is_ridden_through(flaky: list) -> None:
+    from serving.client import Endpoint, infer
+
+    flaky += [Unreachable("refused"), NotReady("Stub process 'x' is not healthy", "500"), None]
+    assert infer(Endpoint(), "m", {}, ["Y"], retry_s=30) == {"Y": "answer"}
+    assert flaky == []
+
+
+def test_a_client_mistake_is_never_retried(flaky: list) -> None:
+    from serving.client import Endpoint, infer
+
+    flaky += [RejectedInput("TEXT[0] is empty", "400"), None]
+    with pytest.raises(RejectedInput):
+        infer(Endpoint(), "m", {}, ["Y"], retry_s=30)
+    assert flaky == [None]
+
+
+def test_retries_stop_within_the_bound_and_say_so(flaky: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.client as client
+
+    clock = iter(range(0, 1000, 1))
+    monkeypatch.setattr(client.time, "monotonic", lambda: float(next(clock)))
+    flaky += [Unreachable("refused")] * 50
+    with pytest.raises(Unreachable, match=r"refused \(gave up after \d+ attempts in \d+ s\)"):
+        client.infer(client.Endpoint(), "m", {}, ["Y"], retry_s=5)
+    assert len(flaky) > 40  # bounded: a handful of attempts, not all fifty

@@ -1,0 +1,139 @@
+"""A deep health check: every ensemble answers a tiny real request through all its steps.
+
+``/v2/health/live`` and ``/v2/health/ready`` keep answering 200 while a dead Python-backend stub
+makes every request of its ensemble fail (Triton 2.51 never replaces the stub), so a probe on
+them keeps a broken pod in service forever. This check sends one real request per ensemble
+(a question, or a small JPEG) with a bounded timeout and fails if any answer is not a 200 with
+outputs. It is the Kubernetes liveness and readiness probe and what a supervisor watches::
+
+    python -m serving.health --url localhost:8000 [--timeout 4]     # exit 0 healthy, 1 not
+
+It needs nothing but the standard library (it runs in the serving container, which has no
+tritonclient) and learns the ensembles from the server (repository index, model configs), so a
+model added to the catalogue is checked without touching this file. API keys come from
+``TRITON_API_KEY`` (inference, configs) and ``TRITON_ADMIN_KEY`` (repository index), as the
+Kubernetes manifests pass them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+WARMUP_IMAGE = Path(__file__).resolve().parent.parent / "imaging" / "data" / "warmup_image.bin"
+QUESTION = b"how do I copy an array in javascript"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    model: str
+    healthy: bool
+    detail: str
+    seconds: float
+
+
+def probe_payload(input_name: str) -> bytes | None:
+    """One BYTES element for an ensemble input, by its name: a question or a small JPEG."""
+    if input_name == "TEXT":
+        return QUESTION
+    if input_name == "IMAGE":
+        blob = WARMUP_IMAGE.read_bytes()  # Triton's BYTES layout: 4-byte length, then the JPEG
+        return blob[4 : 4 + struct.unpack("<I", blob[:4])[0]]
+    return None
+
+
+def _request(url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> bytes:
+    request = urllib.request.Request(
+        url, data=body, headers=headers, method="POST" if body is not None else "GET"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return resp.read()
+
+
+def ensembles(base: str, timeout: float) -> list[tuple[str, str]]:
+    """``(ensemble, its input name)`` for every ready ensemble with one BYTES input."""
+    admin = {"admin-key": os.environ["TRITON_ADMIN_KEY"]} if os.environ.get("TRITON_ADMIN_KEY") else {}
+    key = {"api-key": os.environ["TRITON_API_KEY"]} if os.environ.get("TRITON_API_KEY") else {}
+    index = json.loads(_request(f"{base}/v2/repository/index", b"{}", admin, timeout))
+    found = []
+    for entry in index:
+        if entry.get("state") != "READY":
+            continue
+        config = json.loads(_request(f"{base}/v2/models/{entry['name']}/config", None, key, timeout))
+        inputs = config.get("input", [])
+        if (
+            config.get("platform") == "ensemble"
+            and len(inputs) == 1
+            and inputs[0]["data_type"] == "TYPE_STRING"
+        ):
+            found.append((entry["name"], inputs[0]["name"]))
+    return found
+
+
+def check_one(base: str, model: str, input_name: str, timeout: float) -> Verdict:
+    """One request through ``model``'s steps, in Triton's binary format (a JPEG is not JSON)."""
+    payload = probe_payload(input_name)
+    if payload is None:
+        return Verdict(model, True, f"no probe for input {input_name}; not checked", 0.0)
+    element = struct.pack("<I", len(payload)) + payload
+    shape = [1, 1]
+    header = {
+        "inputs": [
+            {
+                "name": input_name,
+                "shape": shape,
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(element)},
+            }
+        ]
+    }
+    head = json.dumps(header).encode()
+    headers = {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "application/octet-stream"}
+    if os.environ.get("TRITON_API_KEY"):
+        headers["api-key"] = os.environ["TRITON_API_KEY"]
+    started = time.perf_counter()
+    try:
+        answer = _request(f"{base}/v2/models/{model}/infer", head + element, headers, timeout)
+        healthy, detail = b'"outputs"' in answer, "answered"
+    except urllib.error.HTTPError as exc:
+        healthy, detail = False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+    except OSError as exc:  # refused, reset, timed out
+        healthy, detail = False, f"{type(exc).__name__}: {exc}"
+    return Verdict(model, healthy, detail, time.perf_counter() - started)
+
+
+def check(url: str, timeout: float = 4.0) -> list[Verdict]:
+    """A verdict per ensemble, all probed at once; an unreachable server is one failed verdict."""
+    base = url if "://" in url else f"http://{url}"
+    try:
+        models = ensembles(base, timeout)
+    except (OSError, ValueError) as exc:
+        return [Verdict("(server)", False, f"{type(exc).__name__}: {exc}", 0.0)]
+    if not models:
+        return [Verdict("(server)", False, "no ensemble is ready", 0.0)]
+    with ThreadPoolExecutor(len(models)) as pool:
+        return list(pool.map(lambda m: check_one(base, *m, timeout), models))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m serving.health", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="localhost:8000", help="Triton's HTTP address")
+    parser.add_argument("--timeout", type=float, default=4.0, help="seconds per request")
+    args = parser.parse_args(argv)
+    verdicts = check(args.url, args.timeout)
+    for v in verdicts:
+        print(f"{'ok  ' if v.healthy else 'FAIL'} {v.model:<28} {v.seconds * 1000:7.1f} ms  {v.detail}")
+    return 0 if all(v.healthy for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
