@@ -49,8 +49,17 @@ NETWORK_INSTANCES = Instances(cpu=2, gpu=1)
 NETWORK_ORT = OrtSettings(intra_op_threads=1, inter_op_threads=1)
 PREPROCESS_INSTANCES = Instances(cpu=1, gpu=2)
 POSTPROCESS_INSTANCES = Instances(cpu=1, gpu=1)
-NETWORK_BATCHING = DynamicBatching(preferred_batch_sizes=(4, 8), max_queue_delay_us=2000)
-STEP_BATCHING = DynamicBatching(max_queue_delay_us=500)
+# Queue policies shed overload (503) instead of queueing it, at the ensemble's first step too,
+# so that little CPU goes to images that will be refused. resnet152_pytorch, 64 closed-loop users
+# (8x what saturates it) that back off 0.5 s after a 503, 30 s: no policy, p50 6.9 s and p99 7.9 s,
+# growing with every added user; these policies, p50 2.6 s and p99 3.4 s for the 7.3 req/s served
+# (9.0 at saturation), 75 req/s shed at once; 8 users: nothing shed, p99 1.5 s either way
+# (perf/results/2026-11-29/overload-*).
+PREPROCESS_BATCHING = DynamicBatching(max_queue_delay_us=500, max_queue_size=8, queue_timeout_us=1_000_000)
+NETWORK_BATCHING = DynamicBatching(
+    preferred_batch_sizes=(4, 8), max_queue_delay_us=2000, max_queue_size=8, queue_timeout_us=1_000_000
+)
+STEP_BATCHING = DynamicBatching(max_queue_delay_us=500, max_queue_size=64)
 
 
 def model_names(network: Network) -> tuple[str, str, str]:
@@ -70,7 +79,7 @@ def specs_for(network: Network) -> list[ModelSpec]:
         inputs=(IMAGE_INPUT,),
         outputs=(TensorSpec(PIXELS, "TYPE_FP32", network.input_dims),),
         max_batch_size=MAX_BATCH_SIZE,
-        dynamic_batching=STEP_BATCHING,
+        dynamic_batching=PREPROCESS_BATCHING,
         instances=PREPROCESS_INSTANCES,
         python_step="ensembles.steps.imaging:ImagePreprocess",
         parameters={"PREPROCESS": network.preprocess.name, "DECODE_THREADS": "2"},

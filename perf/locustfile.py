@@ -30,10 +30,13 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import gevent
 from geventhttpclient import HTTPClient
 from locust import User, constant, task
 
-from perf.payloads import azml_bodies, triton_bodies, triton_model
+from perf.payloads import SHED, azml_bodies, triton_bodies, triton_model
+
+SHED_BACKOFF_S = 0.5
 
 
 class _Shared:
@@ -87,13 +90,17 @@ class _LoadUser(User):
 
     def post(self, name: str) -> None:
         data, headers = self.body()
+        backoff = 0.0
         error: Exception | None = None
         content = b""
         start = time.perf_counter()
         try:
             response = self.http.post(self.prefix + self.path(), body=data, headers=headers)
             content = response.read()
-            if response.status_code != 200:
+            if response.status_code == 503:  # shed by a queue policy: counted apart from served
+                name, error = f"{name} {SHED}", ResponseError(f"HTTP 503: {bytes(content[:200])!r}")
+                backoff = SHED_BACKOFF_S  # as serving.client's retries do; not asking again at once
+            elif response.status_code != 200:
                 error = ResponseError(f"HTTP {response.status_code}: {bytes(content[:200])!r}")
             elif self.expect not in content:
                 error = ResponseError(f"response without {self.expect!r}: {bytes(content[:200])!r}")
@@ -107,6 +114,8 @@ class _LoadUser(User):
             exception=error,
             context={},
         )
+        if backoff:
+            gevent.sleep(backoff)
 
 
 class ResponseError(Exception):

@@ -17,6 +17,8 @@ import tritonclient.http as httpclient
 
 from perf.baseline import FAQ_FIELD, IMAGE_FIELD
 
+SHED = "shed"
+"""Suffix of the locust statistics of requests the server shed (HTTP 503, a queue policy)."""
 WORKLOAD_ENV = "PERF_WORKLOAD"
 MODEL_ENV = "PERF_MODEL"
 

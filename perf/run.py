@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
+from perf.payloads import SHED
 from serving.paths import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Point:
     p50_ms: float
     p99_ms: float
     failures: int = 0
+    shed: int = 0  # refused by a queue policy (HTTP 503), not counted in throughput or latency
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ def perf_analyzer(model: str, url: str, data: Path, span: str, csv_path: Path, w
     with csv_path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     numbers = ("Concurrency", "Inferences/Second", "p50 latency", "p99 latency")
-    return [Point(*(float(r[k]) / (1000 if "latency" in k else 1) for k in numbers)) for r in rows]
+    points = [Point(*(float(r[k]) / (1000 if "latency" in k else 1) for k in numbers)) for r in rows]
+    return sorted(points, key=lambda p: p.concurrency)  # its CSV is sorted by throughput
 
 
 def locust(user: str, host: str, users: int, seconds: int, prefix: Path, env: dict[str, str]) -> Point:
@@ -161,9 +164,14 @@ def locust(user: str, host: str, users: int, seconds: int, prefix: Path, env: di
         if not Path(f"{prefix}_stats.csv").exists():
             raise
     with open(f"{prefix}_stats.csv", newline="") as fh:
-        row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
+        rows = [r for r in csv.DictReader(fh) if r["Name"] != "Aggregated"]
+    served = [r for r in rows if not r["Name"].endswith(SHED)]
+    shed = sum(int(r["Request Count"]) for r in rows if r["Name"].endswith(SHED))
+    if len(served) != 1:
+        raise BenchmarkError(f"{prefix}_stats.csv: no request was served")
+    (row,) = served
     latency = (float(row["50%"]), float(row["99%"]))
-    return Point(users, float(row["Requests/s"]), *latency, failures=int(row["Failure Count"]))
+    return Point(users, float(row["Requests/s"]), *latency, failures=int(row["Failure Count"]), shed=shed)
 
 
 def interleave(visits: dict[str, Callable[[int], float]], rounds: int) -> list[dict[str, float]]:
@@ -209,13 +217,14 @@ def triton(models: list[str], folder: Path) -> Iterator[Watched]:
 
 
 @contextmanager
-def baseline(name: str, folder: Path) -> Iterator[str]:
+def baseline(name: str) -> Iterator[str]:
     """One original-style deployment (``perf.baseline``, azmlinfsrv defaults); yields its URL."""
     from perf.baseline import models
     from perf.baseline.server import SCRIPTS, AzmlServer
 
     model_dir = models.prepare(name, OUT_DIR / "baseline_models") if name in models.KINDS else None
-    with AzmlServer(SCRIPTS[name], model_dir, log_path=folder / f"azmlinfsrv_{name}.log") as server:
+    # its log holds a line per request (megabytes): scratch, not a record
+    with AzmlServer(SCRIPTS[name], model_dir, log_path=OUT_DIR / f"azmlinfsrv_{name}.log") as server:
         yield server.url
 
 
@@ -263,10 +272,14 @@ def measure(run: Run, url: str | None, baselines: bool) -> None:
             user, users = ("TritonFaqUser", 32) if model == FAQ else ("TritonImageUser", 8)
             run.add(model, "triton", "locust", run.visit(user, host, users, f"locust_{model}", model))
             alive()
+        if RATIO_MODEL in run.models:  # 8x the users that saturate it: the queue policy sheds the excess
+            overload = run.visit("TritonImageUser", host, 64, f"locust_{RATIO_MODEL}_overload", RATIO_MODEL)
+            run.add(RATIO_MODEL, "triton, overload", "locust", overload)
+            alive()
         if baselines and FAQ in run.models:
             faq_rounds(run, host, alive)
         if baselines and RATIO_MODEL in run.models:
-            with baseline("resnet_torch", run.folder) as at:
+            with baseline("resnet_torch") as at:
                 point = run.visit("AzmlImageUser", at, 8, "locust_baseline_c")
                 run.add(RATIO_MODEL, "azmlinfsrv (c): eager PyTorch", "locust", point)
         if RATIO_MODEL in run.models:
@@ -276,7 +289,7 @@ def measure(run: Run, url: str | None, baselines: bool) -> None:
 def faq_rounds(run: Run, host: str, alive: Callable[[], str]) -> None:
     """``faq_match`` against the original architecture's deployment (a), in interleaved rounds,
     and our own pipeline in scikit-learn under the same scoring server (b)."""
-    with baseline("faq_pairwise", run.folder) as pairwise, baseline("faq_sklearn", run.folder) as sklearn:
+    with baseline("faq_pairwise") as pairwise, baseline("faq_sklearn") as sklearn:
         point = run.visit("AzmlFaqUser", sklearn, 4, "locust_baseline_b")
         run.add(FAQ, "azmlinfsrv (b): our pipeline in scikit-learn", "locust", point)
 
@@ -337,8 +350,8 @@ def summary(run: Run, command: str) -> str:
         f"Run of {run.folder.name}: `{command}`. The tools' records are in `{where}/`;",
         "the judgement of the targets is in the `NOTE.md` beside them.",
         "",
-        "| model | server | tool | concurrency / users | req/s | p50 ms | p99 ms | failures |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| model | server | tool | concurrency / users | req/s | p50 ms | p99 ms | failures | shed (503) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     rounds: dict[str, list[float]] = {}
     for row in run.rows:
@@ -346,9 +359,8 @@ def summary(run: Run, command: str) -> str:
         if row.server.startswith("round"):
             rounds.setdefault(f"{row.model}, {row.server.removeprefix('round: ')}", []).append(p.throughput)
             continue
-        figures = (
-            f"{p.concurrency:.0f} | {p.throughput:,.1f} | {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.failures}"
-        )
+        latency = f"{p.p50_ms:.1f} | {p.p99_ms:.1f}"
+        figures = f"{p.concurrency:.0f} | {p.throughput:,.1f} | {latency} | {p.failures} | {p.shed}"
         lines.append(f"| {row.model} | {row.server} | {row.tool} | {figures} |")
     for what, ratios in rounds.items():
         each = ", ".join(f"{r:.2f}" for r in ratios)

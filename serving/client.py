@@ -118,7 +118,8 @@ class Unauthorized(ClientError):
 
 
 class NotReady(ClientError):
-    """The model is unknown, not loaded yet, or one of its steps is not healthy."""
+    """The model is unknown, not loaded yet, or one of its steps is not healthy; or the server
+    shed the request under overload (HTTP 503, a queue policy). Asking again later may work."""
 
 
 class ServerError(ClientError):
@@ -128,7 +129,7 @@ class ServerError(ClientError):
 _UNREACHABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
 _UNAUTHORIZED = {"401", "403", "StatusCode.UNAUTHENTICATED", "StatusCode.PERMISSION_DENIED"}
 _REJECTED = {"400", "StatusCode.INVALID_ARGUMENT"}
-_NOT_FOUND = {"404", "StatusCode.NOT_FOUND"}
+_NOT_FOUND = {"404", "503", "StatusCode.NOT_FOUND"}
 # Triton answers these with a generic 400/500, so their words are how they can be told apart.
 _NOT_READY_WORDS = ("unknown model", "not at ready state", "is not ready", "is not healthy")
 

@@ -31,10 +31,17 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class DynamicBatching:
-    """Dynamic batcher settings; ``max_queue_delay_us`` trades latency for batch size."""
+    """Dynamic batcher settings; ``max_queue_delay_us`` trades latency for batch size.
+
+    The queue policy sheds overload instead of queueing it forever: a request that would make
+    the queue longer than ``max_queue_size``, or that waited ``queue_timeout_us``, is refused
+    with UNAVAILABLE (HTTP 503), which the clients retry with backoff (0: no bound).
+    """
 
     preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_delay_us: int = 0
+    max_queue_size: int = 0
+    queue_timeout_us: int = 0
 
 
 @dataclass(frozen=True)

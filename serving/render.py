@@ -94,6 +94,12 @@ def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
         batching.SetInParent()  # present even when every setting is the default (delay 0)
         batching.preferred_batch_size.extend(spec.dynamic_batching.preferred_batch_sizes)
         batching.max_queue_delay_microseconds = spec.dynamic_batching.max_queue_delay_us
+        if spec.dynamic_batching.max_queue_size or spec.dynamic_batching.queue_timeout_us:
+            policy = batching.default_queue_policy
+            policy.max_queue_size = spec.dynamic_batching.max_queue_size
+            if spec.dynamic_batching.queue_timeout_us:
+                policy.timeout_action = mc.ModelQueuePolicy.REJECT
+                policy.default_timeout_microseconds = spec.dynamic_batching.queue_timeout_us
     for key, value in spec.parameters.items():
         config.parameters[key].string_value = str(value)
 

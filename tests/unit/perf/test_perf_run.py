@@ -73,8 +73,8 @@ def test_summary_lists_every_measurement_and_each_ratio_median(tmp_path: Path) -
         run.add("faq_match", "round: Triton ÷ azmlinfsrv (a)", "locust", Point(number, ratio, 0, 0))
     text = summary(run, "python -m perf.run")
     assert text.startswith("## Real-time serving")
-    assert "| faq_match | triton | perf_analyzer | 8 | 2,100.0 | 3.2 | 9.8 | 0 |" in text
-    assert "| faq_match | triton | locust | 32 | 1,700.5 | 15.0 | 37.0 | 2 |" in text
+    assert "| faq_match | triton | perf_analyzer | 8 | 2,100.0 | 3.2 | 9.8 | 0 | 0 |" in text
+    assert "| faq_match | triton | locust | 32 | 1,700.5 | 15.0 | 37.0 | 2 | 0 |" in text
     assert "Triton ÷ azmlinfsrv (a): median **23.00** (21.00, 25.00, 23.00)" in text
     assert "round" not in text.split("Interleaved")[0]  # rounds are not table rows
 
@@ -95,3 +95,14 @@ def test_tune_config_points_model_analyzer_at_the_local_server(tmp_path: Path, m
     assert Path(config["triton_server_path"]).name == "tritonserver"
     assert config["triton_server_flags"]["backend-config"].startswith("python,shm-region-prefix-name=tune_")
     assert config["profile_models"] == {"faq_classifier": {"cpu_only": True}}
+
+
+def test_requests_a_queue_policy_shed_are_counted_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (DATA / "locust_stats.csv").read_text().splitlines()
+    shed = "POST,triton image shed,50,50,2,2.5,1,9,0,25.0,25.0,2,2,2,2,3,3,4,5,9,9,9"
+    (tmp_path / "v_stats.csv").write_text("\n".join([lines[0], lines[1], shed, lines[2]]) + "\n")
+    monkeypatch.setattr(perf_run, "_run", lambda *a, **k: None)
+    point = perf_run.locust("TritonImageUser", "http://127.0.0.1:1", 64, 5, tmp_path / "v", {})
+    assert point == Point(64, 387.6321108644237, 6, 35, failures=0, shed=50)  # latency of the served only

@@ -33,6 +33,7 @@ from serving.client import (
             NotReady,
         ),
         (InferenceServerException("Stub process 'faq_preprocess_0_0' is not healthy.", "500"), NotReady),
+        (InferenceServerException("in ensemble 'x', Exceeds maximum queue size", "503"), NotReady),
         (
             InferenceServerException("in ensemble 'faq_match', TEXT[0] is empty after cleaning", "400"),
             RejectedInput,
