@@ -30,8 +30,8 @@ def _one(
 
 # (case, body, a phrase the reason must contain), each from (input name, max batch size)
 HTTP_CASES: list[tuple[str, Body, Phrase]] = [
-    ("json_not_closed", lambda n, b: b'{"inputs": [', lambda n, b: "JSON"),
-    ("inputs_missing", lambda n, b: {"outputs": []}, lambda n, b: "input"),
+    ("json_not_closed", lambda n, b: b'{"inputs": [', lambda n, b: "failed to parse the request JSON buffer"),
+    ("inputs_missing", lambda n, b: {"outputs": []}, lambda n, b: "Unable to parse 'inputs'"),
     ("unknown_input", lambda n, b: _one("NOPE"), lambda n, b: "NOPE"),
     ("wrong_datatype", lambda n, b: _one(n, "FP32", data=[1.0]), lambda n, b: "FP32"),
     ("data_does_not_fill_shape", lambda n, b: _one(n, shape=[2, 1]), lambda n, b: "2"),
@@ -45,6 +45,11 @@ HTTP_CASES: list[tuple[str, Body, Phrase]] = [
     ("empty_content", lambda n, b: _one(n, data=[""]), lambda n, b: f"{n}[0]"),
     ("content_without_meaning", lambda n, b: _one(n, data=["<p></p>"]), lambda n, b: f"{n}[0]"),
 ]
+
+
+# Triton 2.51's HTTP frontend answers these two itself with 500 before any model sees them; the
+# reason is clear, the server stays up, and nothing of ours can change the code (docs/architecture.md).
+TRITON_OWN_500 = {"json_not_closed", "inputs_missing"}
 
 
 def _post(url: str, body: object) -> tuple[int, str]:
@@ -64,7 +69,7 @@ def test_raw_http(triton_server: TritonServer, model: str, case: str, body: Body
     name, batch = spec.inputs[0].name, spec.max_batch_size
     status, text = _post(f"http://{triton_server.http_url}/v2/models/{model}/infer", body(name, batch))
     reason = json.loads(text)["error"]
-    assert status == 400, (status, reason)
+    assert status == (500 if case in TRITON_OWN_500 else 400), (status, reason)
     assert phrase(name, batch) in reason, reason
     assert triton_server.is_ready()
 

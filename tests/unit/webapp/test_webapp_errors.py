@@ -195,7 +195,7 @@ def test_image_client_errors_become_plain_words(monkeypatch: pytest.MonkeyPatch)
     }
     for raised, (code, message) in cases.items():
 
-        def fail(*_: object, exc: BaseException = raised) -> None:
+        def fail(*_: object, exc: BaseException = raised, **__: object) -> None:
             raise exc
 
         monkeypatch.setattr(image_client, "classify", fail)
