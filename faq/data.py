@@ -22,9 +22,10 @@ from typing import Annotated
 
 import pandas as pd
 
+from faq import DATASET_DIR
 from faq.text import clean_text
 
-DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parent / "datasets" / "stackoverflow_js"
+DEFAULT_DATA_DIR: Path = DATASET_DIR
 SOURCE_URL: str = "https://bostondata.blob.core.windows.net/stackoverflow/"
 
 ORIGINALS_FILE = "orig-q.tsv.gz"

@@ -41,11 +41,12 @@ def test_artifacts_are_under_the_data_fingerprint() -> None:
 def test_fingerprint_changes_with_the_data(tmp_path, monkeypatch) -> None:
     import shutil
 
+    import faq
     import faq.data
 
     for name in faq.data.FILES:
         shutil.copy(faq.data.DEFAULT_DATA_DIR / name, tmp_path / name)
-    monkeypatch.setattr(faq.data, "DEFAULT_DATA_DIR", tmp_path)
+    monkeypatch.setattr(faq, "DATASET_DIR", tmp_path)
     same = specs.fingerprint()
     (tmp_path / faq.data.FILES[0]).write_bytes(b"changed")
     assert specs.fingerprint() != same
