@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -11,3 +12,14 @@ MODEL_REPOSITORY_DIR = REPO_ROOT / "model_repository"
 ENSEMBLES_DIR = REPO_ROOT / "ensembles"
 CONFIGS_DIR = REPO_ROOT / "deploy" / "configs"  # committed copies of every rendered config.pbtxt
 RUN_DIR = REPO_ROOT / ".run"
+
+
+def checkout_files() -> list[Path]:
+    """The files of this checkout that git tracks or would track (no venv, build or cache)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [REPO_ROOT / name for name in listed.split("\0") if name and (REPO_ROOT / name).is_file()]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 from pathlib import Path
 
-from serving.paths import REPO_ROOT
+from serving.paths import REPO_ROOT, checkout_files
 
 # Made by a build or a run, never committed: a reference to them cannot be checked here.
 GENERATED = (
@@ -27,18 +26,7 @@ MAKE_RE = re.compile(r"(?:`|^|\$\(MAKE\) )make ([a-z][a-z0-9-]+)", re.M)
 
 
 def _files(suffix: str) -> list[Path]:
-    """The project's own files (what git tracks or would track), never a venv's or a build's."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    return [
-        REPO_ROOT / name
-        for name in listed.split("\0")
-        if name.endswith(suffix) and (REPO_ROOT / name).is_file()
-    ]
+    return [path for path in checkout_files() if path.name.endswith(suffix)]
 
 
 def _markdown() -> list[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.paths import REPO_ROOT
+from serving.paths import REPO_ROOT, checkout_files
 
 PACKAGES = ("serving", "faq", "imaging", "export", "ensembles", "batch_scoring", "perf", "webapp", "deploy")
 # Imported only where they exist: inside Triton's Python stub, in .venv-tf, on a GPU machine.
@@ -84,16 +84,10 @@ def test_test_and_lint_tools_are_extras_not_runtime_dependencies() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     """The wheel of the files git would commit, built in a copy (no stale build/ inside it)."""
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        if (REPO_ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, source / name)
+    for path in checkout_files():
+        copy = source / path.relative_to(REPO_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, str(source), "-w", str(out)], check=True, timeout=300)
     (path,) = out.glob("*.whl")
