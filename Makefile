@@ -31,7 +31,7 @@ configs: ## write every rendered config.pbtxt (both targets) to deploy/configs/,
 build-gpu: ## render the GPU variant (native onnxruntime + TensorRT) into build/model_repository_gpu/
 	$(PY) -m export.build_repository --target gpu --repository build/model_repository_gpu
 
-serve: ## start Triton in the background on model_repository/ and wait until ready
+serve: ## start Triton (supervised: restarted when it dies or fails the deep check) in the background
 	$(PY) -m serving serve --detach --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)
 
 serve-fg: ## start Triton in the foreground (Ctrl-C stops it)

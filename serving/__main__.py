@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +16,7 @@ from typing import Annotated
 import typer
 
 from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
+from serving.supervise import Supervisor
 from serving.triton import (
     Ports,
     TritonError,
@@ -21,10 +25,12 @@ from serving.triton import (
     remove_shm_regions,
     repository_index,
     stop_process_group,
+    tail,
 )
 
 app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
 STATE_FILE = RUN_DIR / "triton.json"
+SUPERVISOR_LOG = RUN_DIR / "supervisor.log"
 
 
 def _read_state() -> dict | None:
@@ -44,60 +50,123 @@ def serve(
     timeout: Annotated[float, typer.Option(help="seconds to wait for readiness")] = 300.0,
     log_file: Annotated[Path, typer.Option(help="server log")] = RUN_DIR / "triton.log",
     extra: Annotated[list[str] | None, typer.Option(help="extra tritonserver flag (repeatable)")] = None,
+    supervise: Annotated[
+        bool, typer.Option(help="restart Triton when it dies or fails the deep check")
+    ] = True,
+    check_every: Annotated[float, typer.Option(help="seconds between deep checks")] = 5.0,
 ) -> None:
-    """Start tritonserver on REPOSITORY and wait until every model is ready."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """Start tritonserver on REPOSITORY, wait until its models are ready, and keep it serving."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     state = _read_state()
     if state and pid_alive(state["pid"]):
         raise typer.BadParameter(
             f"a server started here is already running (pid {state['pid']}); `make stop` first"
         )
+    if detach:
+        _serve_in_background(timeout)
+        return
     ports = Ports(http_port, grpc_port, metrics_port)
     server = TritonServer(repository.resolve(), ports, log_path=log_file, extra_args=extra or ())
+
+    def record(started: TritonServer) -> None:
+        assert started.process is not None
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        fields = {
+            "pid": os.getpid(),
+            "triton_pid": started.process.pid,
+            **ports.__dict__,
+            "log": str(log_file),
+        }
+        STATE_FILE.write_text(json.dumps(fields))
+
     try:
         server.start(timeout)
     except TritonError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
-    assert server.process is not None
-    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    STATE_FILE.write_text(json.dumps({"pid": server.process.pid, **ports.__dict__, "log": str(log_file)}))
+    record(server)
     typer.echo(
         f"Triton ready: HTTP localhost:{ports.http}  gRPC localhost:{ports.grpc}  "
-        f"metrics localhost:{ports.metrics}  (log {log_file})"
+        f"metrics localhost:{ports.metrics}  (log {log_file})",
+        err=True,
     )
-    if detach:
-        return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    supervisor = Supervisor(server, check_every_s=check_every, start_timeout_s=timeout, on_start=record)
+    stopping = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stopping.set()
+        supervisor.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
     try:
-        while server.process.poll() is None:
-            time.sleep(1)
-        typer.secho(f"tritonserver exited with code {server.process.returncode}", fg="red", err=True)
-        raise typer.Exit(1)
-    except (KeyboardInterrupt, SystemExit):
+        if supervise:
+            supervisor.run()
+        else:
+            while server.process.poll() is None and not stopping.wait(1):
+                pass
+            if not stopping.is_set():
+                typer.secho(f"tritonserver exited with code {server.process.returncode}", fg="red", err=True)
+                raise typer.Exit(1)
+    except KeyboardInterrupt:
         pass
     finally:
         server.stop()
         STATE_FILE.unlink(missing_ok=True)
 
 
+def _serve_in_background(timeout: float) -> None:
+    """This command again without ``--detach``, in its own session; return once it is ready."""
+    args = [a for a in sys.argv[1:] if a != "--detach"]
+    STATE_FILE.unlink(missing_ok=True)
+    SUPERVISOR_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with SUPERVISOR_LOG.open("ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "serving", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout + 30
+    while time.monotonic() < deadline:
+        state = _read_state()
+        if state and state.get("pid") == child.pid:
+            typer.echo(
+                f"Triton ready: HTTP localhost:{state['http']}  gRPC localhost:{state['grpc']}  "
+                f"metrics localhost:{state['metrics']}  (log {state['log']}; supervisor log {SUPERVISOR_LOG})"
+            )
+            return
+        if child.poll() is not None:
+            typer.secho(f"error: the server did not start; see {SUPERVISOR_LOG}:", fg="red", err=True)
+            typer.echo(tail(SUPERVISOR_LOG), err=True)
+            raise typer.Exit(1)
+        time.sleep(0.5)
+    child.terminate()
+    raise typer.Exit(1)
+
+
 @app.command()
 def stop() -> None:
-    """Stop the server started with ``serve --detach`` (and its Python-backend stubs)."""
+    """Stop the server started with ``serve --detach``: its supervisor, Triton and Triton's stubs."""
     state = _read_state()
     if not state:
         typer.echo("no server running")
         return
-    alive = pid_alive(state["pid"])
-    # Also when the server died on its own: its stubs share its process group and may have
-    # outlived it, holding their shared memory.
-    stop_process_group(state["pid"])
+    supervisor, triton_pid = state["pid"], state.get("triton_pid", state["pid"])
+    alive = pid_alive(supervisor) or pid_alive(triton_pid)
+    if pid_alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)  # it stops Triton and its stubs
+        deadline = time.monotonic() + 90
+        while pid_alive(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # Also when Triton or the supervisor died on its own: stubs share Triton's process group and
+    # may have outlived it, holding their shared memory.
+    stop_process_group(triton_pid)
     remove_shm_regions(TritonServer(MODEL_REPOSITORY_DIR, Ports(state["http"])).shm_prefix)
     STATE_FILE.unlink(missing_ok=True)
     if alive:
-        typer.echo(f"stopped Triton (pid {state['pid']})")
+        typer.echo(f"stopped Triton (pid {triton_pid})")
     else:
-        typer.echo(f"Triton (pid {state['pid']}) had already exited; removed what it left behind")
+        typer.echo(f"Triton (pid {triton_pid}) had already exited; removed what it left behind")
 
 
 @app.command()

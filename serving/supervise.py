@@ -1,0 +1,112 @@
+"""Keep the local Triton serving: restart it when it exits or fails the deep check.
+
+Triton 2.51's Python backend cannot survive a stub that stalls for more than its hard-coded 1 s
+(the whole server aborts) and never replaces a stub that died (its ensemble fails every request
+while ``/v2/health/*`` stay green). So the server is watched from outside: its process every
+half second, and every ensemble through the deep check (:mod:`serving.health`) every few seconds.
+When the process has exited, or the deep check failed several times in a row, the supervisor
+says why in its log, stops what is left (the process group with its stubs, the shared memory)
+and starts Triton again on the same ports, with a growing pause between repeated restarts.
+
+Why not supervisord or systemd: they restart a process that exited, but the failure that matters
+most here is a server that runs and answers health probes while an ensemble is broken; that takes
+the deep check, and the glue around a process manager would be this module again. On Kubernetes
+the kubelet is the supervisor: the deep check is the pods' liveness probe.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from serving import health
+from serving.triton import TritonError, TritonServer
+
+log = logging.getLogger("serving.supervise")
+
+
+def describe_exit(code: int) -> str:
+    """``-6`` -> ``killed by SIGABRT``; ``1`` -> ``exit status 1``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+@dataclass
+class Supervisor:
+    """Keeps ``server`` (started by the caller, who reports a first failure) serving until
+    :meth:`stop`; ``on_start`` hears of every restart (state files)."""
+
+    server: TritonServer
+    check_every_s: float = 5.0
+    failures_to_restart: int = 2  # one failure may be a passing stall; two in a row are not
+    check_timeout_s: float = 5.0
+    start_timeout_s: float = 300.0
+    backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
+    healthy_resets_after_s: float = 60.0
+    on_start: Callable[[TritonServer], None] = lambda server: None
+    restarts: list[str] = field(default_factory=list)  # why each restart happened, in order
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Keep the (started) server serving until :meth:`stop`; stop it then."""
+        attempt = 0
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                reason = self._watch() if self.server.process is not None else "did not start"
+                if reason is None:
+                    return
+                if time.monotonic() - started > self.healthy_resets_after_s:
+                    attempt = 0  # it served for a while: a new fault, not a crash loop
+                pause = self.backoff_s[min(attempt, len(self.backoff_s) - 1)]
+                attempt += 1
+                self.restarts.append(reason)
+                log.warning(
+                    "Triton %s; restarting it in %.0f s (restart %d)", reason, pause, len(self.restarts)
+                )
+                self.server.stop(timeout=3)  # it is broken: no long drain; its group and shared memory go
+                if self._stop.wait(pause):
+                    return
+                self._start()
+        finally:
+            self.server.stop()
+
+    def _start(self) -> bool:
+        try:
+            self.server.start(self.start_timeout_s)
+        except TritonError as exc:
+            log.error("Triton did not start: %s", exc)
+            return False
+        log.info("Triton serving on HTTP %s (pid %s)", self.server.http_url, self.server.process.pid)
+        self.on_start(self.server)
+        return True
+
+    def _watch(self) -> str | None:
+        """Why the server must be restarted, or None once :meth:`stop` was called."""
+        failures, next_check = 0, time.monotonic() + self.check_every_s
+        while not self._stop.wait(0.5):
+            code = self.server.exit_code()
+            if code is not None:
+                return f"exited ({describe_exit(code)})"
+            if time.monotonic() < next_check:
+                continue
+            bad = [v for v in health.check(self.server.http_url, self.check_timeout_s) if not v.healthy]
+            next_check = time.monotonic() + self.check_every_s
+            failures = failures + 1 if bad else 0
+            if bad:
+                detail = "; ".join(f"{v.model}: {v.detail[:160]}" for v in bad)
+                log.warning("deep check failed (%d of %d): %s", failures, self.failures_to_restart, detail)
+            if failures >= self.failures_to_restart:
+                return f"failed the deep check {failures} times in a row ({detail})"
+        return None
