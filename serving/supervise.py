@@ -94,7 +94,8 @@ class Supervisor:
 
     def _watch(self) -> str | None:
         """Why the server must be restarted, or None once :meth:`stop` was called."""
-        failures, next_check = 0, time.monotonic() + self.check_every_s
+        details: list[str] = []  # of the current run of failed checks
+        next_check = time.monotonic() + self.check_every_s
         while not self._stop.wait(0.5):
             code = self.server.exit_code()
             if code is not None:
@@ -103,10 +104,13 @@ class Supervisor:
                 continue
             bad = [v for v in health.check(self.server.http_url, self.check_timeout_s) if not v.healthy]
             next_check = time.monotonic() + self.check_every_s
-            failures = failures + 1 if bad else 0
-            if bad:
-                detail = "; ".join(f"{v.model}: {v.detail[:160]}" for v in bad)
-                log.warning("deep check failed (%d of %d): %s", failures, self.failures_to_restart, detail)
-            if failures >= self.failures_to_restart:
-                return f"failed the deep check {failures} times in a row ({detail})"
+            if not bad:
+                details = []
+                continue
+            details.append("; ".join(f"{v.model}: {v.detail[:160]}" for v in bad))
+            log.warning(
+                "deep check failed (%d of %d): %s", len(details), self.failures_to_restart, details[-1]
+            )
+            if len(details) >= self.failures_to_restart:
+                return f"failed the deep check {len(details)} times in a row (first: {details[0]})"
         return None

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -281,6 +282,22 @@ class TritonServer(ManagedServer):
                 return resp.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def stubs(self) -> dict[str, list[int]]:
+        """This server's Python-backend stub processes by model, found by the server's
+        shared-memory prefix and the model's ``model.py`` on their command lines."""
+        found: dict[str, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            model = re.search(r"/([^/ ]+)/\d+/model\.py", cmdline)
+            if "triton_python_backend_stub" in cmdline and self.shm_prefix in cmdline and model:
+                found.setdefault(model.group(1), []).append(int(entry.name))
+        return found
 
     def models(self) -> list[dict[str, str]]:
         """Every model of the repository with its state and, when it failed, Triton's reason."""

@@ -39,25 +39,9 @@ def faq_server(tmp_path: Path):
         yield server
 
 
-def _stub_pid(server: TritonServer, model: str) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if (
-                "triton_python_backend_stub" in cmdline
-                and f"/{model}/" in cmdline
-                and server.shm_prefix in cmdline
-            ):
-                return int(entry.name)
-    raise AssertionError(f"no stub of {model}")
-
-
 def test_a_dead_stub_fails_the_deep_check_while_ready_still_says_yes(faq_server: TritonServer) -> None:
     assert [v.healthy for v in health.check(faq_server.http_url, timeout=30)] == [True]
-    os.kill(_stub_pid(faq_server, "faq_preprocess"), signal.SIGKILL)
+    os.kill(faq_server.stubs()["faq_preprocess"][0], signal.SIGKILL)
     time.sleep(1)
     (verdict,) = health.check(faq_server.http_url, timeout=10)
     assert not verdict.healthy and "not healthy" in verdict.detail, verdict
