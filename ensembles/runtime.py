@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -140,8 +140,12 @@ def run_batch(step: Step, requests: list[Arrays]) -> list[Arrays | BaseException
         return results
     parts: list[Arrays] = [prepared[i] for i in good]  # type: ignore[misc]
     sizes = [len(next(iter(p.values()))) if p else 0 for p in parts]
-    # always a copy: the inputs were views of the requests' shared memory
-    merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    # The inputs were copied out of shared memory once, in ``execute``; a lone request is
+    # computed on that copy as it is, several are joined into one batch.
+    if len(parts) == 1:
+        merged = parts[0]
+    else:
+        merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     try:
         outputs = step.compute(merged)
         total = sum(sizes)
@@ -191,8 +195,6 @@ def python_model(step_class: type[Step], pb_utils: ModuleType | None = None) -> 
         import triton_python_backend_utils as pb_utils  # only exists inside the stub
 
     class TritonPythonModel:
-        step: ClassVar[type[Step]] = step_class
-
         def initialize(self, args: dict[str, str]) -> None:
             config = StepConfig.from_args(args)
             try:

@@ -131,7 +131,13 @@ _UNAUTHORIZED = {"401", "403", "StatusCode.UNAUTHENTICATED", "StatusCode.PERMISS
 _REJECTED = {"400", "StatusCode.INVALID_ARGUMENT"}
 _NOT_FOUND = {"404", "503", "StatusCode.NOT_FOUND"}
 # Triton answers these with a generic 400/500, so their words are how they can be told apart.
-_NOT_READY_WORDS = ("unknown model", "not at ready state", "is not ready", "is not healthy")
+_NOT_READY_WORDS = (
+    "unknown model",
+    "not at ready state",
+    "is not ready",
+    "no available versions",
+    "is not healthy",
+)
 
 
 def error_from(exc: BaseException, model: str = "") -> ClientError:

@@ -29,6 +29,10 @@ from serving.client import (
         (InferenceServerException("restricted", "StatusCode.UNAUTHENTICATED"), Unauthorized),
         (InferenceServerException("Request for unknown model: 'x' is not found", "400"), NotReady),
         (
+            InferenceServerException("Request for unknown model: 'x' has no available versions", "400"),
+            NotReady,
+        ),
+        (
             InferenceServerException("Request for unknown model: 'x' is not found", "StatusCode.NOT_FOUND"),
             NotReady,
         ),
