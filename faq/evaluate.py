@@ -94,7 +94,8 @@ def _onnx_scorer(model: FaqModel) -> Callable[[str], object]:
     return score
 
 
-def _machine() -> str:
+def machine() -> str:
+    """The CPU model, its logical CPU count and the kernel: what a figure was measured on."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -156,7 +157,7 @@ def _evaluate(ds: FaqDataset | None, *, repeats: int, seed: int) -> str:
     lines = [
         "# FAQ matching: accuracy and latency",
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {_machine()}, with `{COMMAND}` "
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}, with `{COMMAND}` "
         f"(Python {platform.python_version()}, scikit-learn {sklearn.__version__}, one thread; "
         f"load average {os.getloadavg()[0]:.1f} at the end of the run).",
         "",

@@ -1,10 +1,6 @@
-"""Benchmarks: the real-time harness (``perf.run``), configuration sweeps with Triton Model
-Analyzer (``perf.tune``), the batch benchmark (``perf.batch.bench``) and the baselines they
-compare against (``perf.baseline``).
-
-Each run keeps the tools' own records in ``perf/results/<date>/`` with a hand-written note;
-``perf/RESULTS.md`` holds the generated summary tables of the latest runs. Scratch files go to
-the git-ignored ``perf/out/``.
+"""Benchmarks (``perf.run``, ``perf.tune``, ``perf.batch.bench``) and the baselines they compare
+against (``perf.baseline``). Records: ``perf/results/<date>/`` with a hand-written note; summary
+tables: ``perf/RESULTS.md``; scratch: the git-ignored ``perf/out/``.
 """
 
 from __future__ import annotations

@@ -6,28 +6,20 @@ Run headless by :mod:`perf.run` (or by hand)::
       .venv/bin/locust -f perf/locustfile.py TritonFaqUser --headless -u 8 -r 8 -t 20s \\
       --csv perf/out/locust_faq --host http://127.0.0.1:8000
 
-User classes (name one on the command line):
-
-* ``TritonFaqUser``: ``POST /v2/models/$PERF_MODEL/infer`` with one question, byte for byte
-  what ``tritonclient.http`` sends (Triton's binary tensor extension: a JSON header, then the
-  raw bytes; binary outputs), the way this project's own client calls the server;
-* ``TritonImageUser``: one encoded image in the binary extension (no base64 on the wire);
-* ``AzmlFaqUser``: ``POST /score`` with ``{"question": ...}`` (the original's client);
-* ``AzmlImageUser``: ``POST /score`` with ``{"image": "<base64>"}``.
-
+``TritonFaqUser`` and ``TritonImageUser`` post one question or encoded image to
+``/v2/models/$PERF_MODEL/infer`` byte for byte as ``tritonclient.http`` sends it (the binary
+tensor extension); ``AzmlFaqUser`` and ``AzmlImageUser`` post the original's JSON to ``/score``.
 Every user is a closed loop with no think time, like one perf_analyzer concurrency slot, on its
-own keep-alive geventhttpclient connection, reporting to locust itself (``FastHttpUser``'s
-session doubled locust's CPU per request on 2 cores). A response fails unless it is HTTP 200
-with the expected fields, and no request asks for compression (``perf.payloads``).
+own keep-alive geventhttpclient connection (``FastHttpUser``'s session doubled locust's CPU per
+request on 2 cores). A response fails unless it is HTTP 200 with the expected fields.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from geventhttpclient import HTTPClient
@@ -38,22 +30,14 @@ from perf.payloads import SHED, azml_bodies, triton_bodies, triton_model
 SHED_BACKOFF_S = 0.5
 
 
-class _Shared:
-    """Request bodies built once per process, shared by every simulated user."""
-
-    lock = threading.Lock()
-    bodies: ClassVar[dict[str, list[tuple[bytes, dict[str, str]]]]] = {}
-    cycles: ClassVar[dict[str, Iterator[tuple[bytes, dict[str, str]]]]] = {}
-
-    @classmethod
-    def get(cls, key: str, build: Any) -> tuple[bytes, dict[str, str]]:
-        with cls.lock:
-            if key not in cls.cycles:
-                cls.bodies[key] = build()
-                if not cls.bodies[key]:
-                    raise RuntimeError(f"workload has no data for {key}")
-                cls.cycles[key] = itertools.cycle(cls.bodies[key])
-            return next(cls.cycles[key])
+@functools.cache
+def _cycle(source: str, kind: str) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """Request bodies built once per process and shared by every simulated user (greenlets:
+    nothing here yields, so no lock is needed)."""
+    bodies = triton_bodies(kind) if source == "triton" else azml_bodies(kind)
+    if not bodies:
+        raise RuntimeError(f"workload has no {kind} data")
+    return itertools.cycle(bodies)
 
 
 class _LoadUser(User):
@@ -61,14 +45,11 @@ class _LoadUser(User):
     wait_time = constant(0)
     network_timeout = 120.0
     connection_timeout = 30.0
-    kind = "faq"
-    expect: bytes = b""
-
-    def body(self) -> tuple[bytes, dict[str, str]]:
-        raise NotImplementedError
+    source, kind = "triton", "faq"
+    expect = b'"outputs"'
 
     def path(self) -> str:
-        raise NotImplementedError
+        return f"/v2/models/{triton_model(self.kind)}/infer" if self.source == "triton" else "/score"
 
     def on_start(self) -> None:
         url = urlsplit(self.host or "")
@@ -87,8 +68,10 @@ class _LoadUser(User):
     def on_stop(self) -> None:
         self.http.close()
 
-    def post(self, name: str) -> None:
-        data, headers = self.body()
+    @task
+    def post(self) -> None:
+        name = f"{self.source} {self.kind}"
+        data, headers = next(_cycle(self.source, self.kind))
         backoff = 0.0
         error: Exception | None = None
         content = b""
@@ -121,56 +104,17 @@ class ResponseError(Exception):
     """An answer that does not count: not HTTP 200, or without the expected fields."""
 
 
-class _TritonUser(_LoadUser):
-    abstract = True
-    expect = b'"outputs"'
-
-    def path(self) -> str:
-        return f"/v2/models/{triton_model(self.kind)}/infer"
-
-    def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(f"triton-{self.kind}", lambda: triton_bodies(self.kind))
-
-
-class _AzmlUser(_LoadUser):
-    abstract = True
-
-    def path(self) -> str:
-        return "/score"
-
-    def body(self) -> tuple[bytes, dict[str, str]]:
-        return _Shared.get(f"azml-{self.kind}", lambda: azml_bodies(self.kind))
-
-
-class TritonFaqUser(_TritonUser):
+class TritonFaqUser(_LoadUser):
     kind = "faq"
 
-    @task
-    def ask(self) -> None:
-        self.post("triton faq")
 
-
-class TritonImageUser(_TritonUser):
+class TritonImageUser(_LoadUser):
     kind = "image"
 
-    @task
-    def classify(self) -> None:
-        self.post("triton image")
+
+class AzmlFaqUser(_LoadUser):
+    source, kind, expect = "azmlinfsrv", "faq", b"faq_id"
 
 
-class AzmlFaqUser(_AzmlUser):
-    kind = "faq"
-    expect = b"faq_id"
-
-    @task
-    def ask(self) -> None:
-        self.post("azmlinfsrv faq")
-
-
-class AzmlImageUser(_AzmlUser):
-    kind = "image"
-    expect = b"class_id"
-
-    @task
-    def classify(self) -> None:
-        self.post("azmlinfsrv image")
+class AzmlImageUser(_LoadUser):
+    source, kind, expect = "azmlinfsrv", "image", b"class_id"

@@ -4,17 +4,12 @@
     python -m perf.run --quick    # make perf-quick: the same stages, short (~4 min)
     python -m perf.run --url HOST:8000 --no-baselines   # a server it did not start (perf_analyzer only)
 
-The tools measure and keep their own records, in one folder per run, ``perf/results/<UTC date>/``
-(``perf/out/quick`` for ``--quick``): perf_analyzer's CSV of its own concurrency sweep
-(``--concurrency-range``), locust's CSVs of every visit (its HTML reports, 0.7 MB each, go to
-``perf/out/html``), the Triton log. This module
-starts what is measured, gives both tools the same real questions and photos, runs the
-interleaved A/B rounds a ratio needs on a shared machine, and writes one summary table
-(``summary.md``, and the "Real-time serving" section of ``perf/RESULTS.md``). Whether the
-targets are met is judged in a short note written by hand beside the records (``NOTE.md``).
-
-A Triton that dies during a run fails the run at once, with the end of its log: a benchmark
-whose server died has measured nothing worth keeping.
+The tools measure and keep their own records in ``perf/results/<UTC date>/`` (``perf/out/quick``
+for ``--quick``): perf_analyzer's CSV of its ``--concurrency-range`` sweep, locust's CSVs, the
+Triton log. This module starts what is measured, gives both tools the same real questions and
+photos, runs the interleaved A/B rounds a ratio needs on a shared machine, and writes one
+summary table (``summary.md`` and a section of ``perf/RESULTS.md``); the judgement goes in a
+hand-written ``NOTE.md`` beside the records. A Triton that dies fails the run at once.
 """
 
 from __future__ import annotations
@@ -188,16 +183,16 @@ def interleave(visits: dict[str, Callable[[int], float]], rounds: int) -> list[d
 # --------------------------------------------------------------------------- servers
 
 
+@dataclass
 class Watched:
     """A Triton this run started; calling it returns its address, or raises
     :class:`BenchmarkError` with the end of its log once it has died."""
 
-    def __init__(self, server: TritonServer, log_path: Path) -> None:
-        self.server, self.log_path = server, log_path
+    server: TritonServer
 
     def __call__(self) -> str:
         if self.server.process is None or self.server.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-1500:]
+            tail = self.server.log_path.read_text(errors="replace")[-1500:]
             raise BenchmarkError(f"Triton died during the benchmark; the end of its log:\n{tail}")
         return f"localhost:{self.server.ports.http}"
 
@@ -213,7 +208,7 @@ def triton(models: list[str], folder: Path) -> Iterator[Watched]:
     loopback = ("--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1")
     server = TritonServer(repository, Ports.free(), log_path=folder / "triton.log", extra_args=loopback)
     with server:
-        yield Watched(server, folder / "triton.log")
+        yield Watched(server)
 
 
 @contextmanager

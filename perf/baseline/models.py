@@ -22,8 +22,7 @@ from serving.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
-FINGERPRINT_FILE = "fingerprint.json"
+MODEL_FILE, FINGERPRINT_FILE = "model.joblib", "fingerprint.json"
 KINDS = ("faq_pairwise", "faq_sklearn")
 _SOURCES = {
     "faq_pairwise": ("faq/baseline.py", "faq/model.py", "faq/data.py"),
@@ -61,16 +60,10 @@ def prepare(
     kind: str, root: Path, *, ds: FaqDataset | None = None, force: bool = False, **options: Any
 ) -> Path:
     """Return ``root/kind`` holding a trained model, training it only when needed."""
-    folder = Path(root) / kind
-    stamp = folder / FINGERPRINT_FILE
+    folder, stamp = Path(root) / kind, Path(root) / kind / FINGERPRINT_FILE
     wanted = fingerprint(kind, options=options) if ds is None else None
-    if (
-        not force
-        and wanted
-        and stamp.exists()
-        and (folder / MODEL_FILE).exists()
-        and json.loads(stamp.read_text()).get("fingerprint") == wanted
-    ):
+    kept = stamp.exists() and (folder / MODEL_FILE).exists() and json.loads(stamp.read_text())
+    if not force and wanted and kept and kept.get("fingerprint") == wanted:
         log.info("reusing %s from %s", kind, folder)
         return folder
     log.info("training %s%s", kind, " (minutes on 2 cores)" if kind == "faq_pairwise" else "")

@@ -3,12 +3,9 @@
     .venv/bin/python -m perf.batch.bench          # full run (~10 min on 2 cores), updates perf/RESULTS.md
     .venv/bin/python -m perf.batch.bench --quick  # 300 series, smoke test of the harness
 
-In one run on the same data: generate and train (one ONNX model per series); score subsets
-of 100, 1,000 and 10,000 series with `python -m batch_scoring score`, each from a fresh
-interpreter (rows/s, time per series, a least-squares line of the cost, the per-model overhead
-inside the workers); the original architecture's one-process-per-model pattern on the first
-series against the job on the same series, predictions compared; optionally the 1,000-series
-subset through Blob Storage (a private Azurite). Not a test; its files stay under
+On the same data: score subsets of the series with `python -m batch_scoring score`, each from a
+fresh interpreter; the original one-process-per-model pattern against the job on the same
+series, predictions compared; a subset through Blob Storage (Azurite). Its files stay under
 `build/batch-bench`, its record is `perf/out/batch/bench.json` and a section of perf/RESULTS.md.
 """
 
@@ -33,11 +30,13 @@ import pandas as pd
 import typer
 
 from batch_scoring import dataio, features
+from batch_scoring.azurite import AZURITE_BIN, Azurite
 from batch_scoring.generate import GenSpec, generate
 from batch_scoring.model import PRESETS, fit
 from batch_scoring.schema import MODEL_MANIFEST, VALUE, Partition
-from batch_scoring.storage import LocalContainer, StoreSpec
+from batch_scoring.storage import LocalContainer, Store, StoreSpec
 from batch_scoring.train import train_all
+from faq.evaluate import machine
 from perf import OUT_DIR, RESULTS_MD, replace_section
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,19 +54,17 @@ def original_pattern_command(
 
 
 def log(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
+    typer.echo(f"[{datetime.now():%H:%M:%S}] {msg}")
 
 
 def subset_store(full: Path, keys: list[str], dst: Path) -> Path:
     """A store holding only `keys` (data, models and a filtered manifest): the same files."""
-    if dst.exists():
-        shutil.rmtree(dst)
+    shutil.rmtree(dst, ignore_errors=True)
     manifest = json.loads((full / "models" / MODEL_MANIFEST).read_text())
     manifest["models"] = {k: manifest["models"][k] for k in keys}
     for k in keys:
         for sub, ext in (("data", "parquet"), ("models", "onnx")):
-            target = dst / sub / f"{k}.{ext}"
-            target.parent.mkdir(parents=True, exist_ok=True)
+            (target := dst / sub / f"{k}.{ext}").parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(full / sub / f"{k}.{ext}", target)
     (dst / "models" / MODEL_MANIFEST).write_text(json.dumps(manifest))
     return dst
@@ -91,15 +88,11 @@ def run_cli(store_args: list[str], workers: int, out: Path) -> dict:
 
 def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> dict:
     """The original pattern on `keys`: one process per model, whole CSV read by each."""
-    if work.exists():
-        shutil.rmtree(work)
+    shutil.rmtree(work, ignore_errors=True)
     (work / "models").mkdir(parents=True)
-    data = LocalContainer(full / "data")
-    frames = []
+    data, frames = LocalContainer(full / "data"), []
     for k in keys:
-        name, payload = dataio.read_partition_bytes(data, Partition.parse(k))
-        df = dataio.parse_frame(name, payload)
-        frames.append(df)
+        frames.append(df := dataio.parse_frame(*dataio.read_partition_bytes(data, Partition.parse(k))))
         x = features.compute(df[VALUE].to_numpy(), config.features)
         model = fit(x[: int(len(x) * config.train_fraction)], config)  # same data, same config
         with open(work / "models" / f"model_{k.replace('/', '_')}.pkl", "wb") as fh:
@@ -125,13 +118,9 @@ def baseline(full: Path, keys: list[str], work: Path, workers: int, config) -> d
 
 def agreement(baseline_dir: Path, ours: Path, keys: list[str]) -> float:
     """Share of readings where the original pattern (sklearn) and the job (ONNX) agree."""
-    same = total = 0
-    for k in keys:
-        a = pd.read_csv(baseline_dir / "preds" / f"{k.replace('/', '_')}.csv")["Prediction"].to_numpy()
-        b = pd.read_parquet(ours / "preds" / f"{k}.parquet")["Prediction"].to_numpy()
-        same += int((a == b).sum())
-        total += len(a)
-    return same / total
+    a = [pd.read_csv(baseline_dir / "preds" / f"{k.replace('/', '_')}.csv")["Prediction"] for k in keys]
+    b = [pd.read_parquet(ours / "preds" / f"{k}.parquet")["Prediction"] for k in keys]
+    return float((np.concatenate(a) == np.concatenate(b)).mean())
 
 
 def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -142,38 +131,29 @@ def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 def markdown(r: dict) -> str:
     """The generated section of perf/RESULTS.md for one run (its record is bench.json)."""
-    m, g, b = r["machine"], r["growth"], r["baseline"]
+    g, b, q = r["growth"], r["baseline"], r.get("train_summary", {})
+    made = f"made in {r['generate_s']:.0f} s, trained in {r['train_s']:.0f} s" if "train_s" in r else "reused"
     lines = [
         SECTION,
         "",
-        f"Run of {r['date']}: `{r['command']}` on {m['cpu']} ({m['cores']} cores, {m['memory_gib']:.0f} GiB, "
-        f"load average {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after); {r['workers']} "
-        f"workers, ONNX Runtime {m['onnxruntime']}, one thread per session, local-folder store.",
+        f"Run of {r['date']}: `{r['command']}` on {r['machine']} (load average {r['load'][0]:.2f} before, "
+        f"{r['load'][1]:.2f} after); {r['workers']} workers, one ONNX Runtime thread per session.",
         "",
-        f"Data: {r['series']:,} series x {r['readings']:,} readings. "
-        + (
-            f"Generated in {r['generate_s']:.0f} s; models trained and exported in {r['train_s']:.0f} s."
-            if r.get("generate_s") is not None
-            else "Data and models reused from a previous run."
-        ),
+        f"Data: {r['series']:,} series x {r['readings']:,} readings ({made}); quality on it: "
+        + ", ".join(f"{k} {q[k]:.3f}" for k in ("precision", "recall", "f1") if k in q)
+        + ".",
+        "",
+        "| series | rows | wall s | rows/s | ms per series | in worker, ms: read / model / predict / write |",
+        "|---:|---:|---:|---:|---:|---|",
     ]
-    if (q := r.get("train_summary")) and "precision" in q:
-        quality = f"precision {q['precision']:.3f}, recall {q['recall']:.3f}, F1 {q['f1']:.3f}"
-        lines += ["", f"Quality on this data set: {quality}."]
-    header = (
-        "| series | rows | wall s | rows/s | ms per series | in worker, ms: read / model / predict / write |"
-    )
-    lines += ["", header, "|---:|---:|---:|---:|---:|---|"]
     for x in r["scales"]:
-        t = x["timings_ms"]
-        steps = f"{t['t_read']:.2f} / {t['t_model']:.2f} / {t['t_predict']:.2f} / {t['t_write']:.2f}"
-        rate, per_series = x["rows"] / x["wall_s"], 1000 * x["wall_s"] / x["series"]
-        figures = f"{x['wall_s']:.1f} | {rate:,.0f} | {per_series:.2f}"
+        steps = " / ".join(f"{x['timings_ms'][k]:.2f}" for k in ("t_read", "t_model", "t_predict", "t_write"))
+        wall = x["wall_s"]
+        figures = f"{wall:.1f} | {x['rows'] / wall:,.0f} | {1000 * wall / x['series']:.2f}"
         lines.append(f"| {x['series']:,} | {x['rows']:,} | {figures} | {steps} |")
     lines += [
         "",
-        f"Cost growth: wall = {g['fixed_s']:.2f} s + n x {1000 * g['per_series_s']:.2f} ms (least squares);"
-        f" model overhead in a worker {g['model_overhead_ms']:.2f} of {g['worker_ms_per_series']:.2f} ms.",
+        f"Cost growth: wall = {g['fixed_s']:.2f} s + n x {1000 * g['per_series_s']:.2f} ms (least squares).",
         "",
         f"Against the original pattern on the same {b['series']} series (a process per model, 2 at a time): "
         f"{b['wall_s']:.1f} s against {b['ours_wall_s']:.1f} s for the job (median of "
@@ -181,26 +161,21 @@ def markdown(r: dict) -> str:
         f"on {100 * b['agreement']:.3f}% of readings.",
     ]
     if a := r.get("azurite"):
-        local = f"local folder {a['local_wall_s']:.1f} s"
-        lines += ["", f"Through Azurite ({a['series']:,} series): {a['wall_s']:.1f} s ({local})."]
+        lines += ["", f"Through Azurite ({a['series']:,} series): {a['wall_s']:.1f} s wall."]
     return "\n".join(lines) + "\n"
 
 
-def machine() -> dict[str, object]:
-    """What the figures were measured on: CPU model, cores, memory, ONNX Runtime."""
-    import onnxruntime
+def reusable(full: Path, devices: int) -> bool:
+    manifest = full / "data" / "manifest.json"
+    trained = (full / "models" / MODEL_MANIFEST).exists() and manifest.exists()
+    return trained and json.loads(manifest.read_text())["generator"]["devices"] == devices
 
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), ""
-    )
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cpu": cpu or "unknown CPU",
-        "cores": os.cpu_count(),
-        "memory_gib": memory,
-        "onnxruntime": onnxruntime.__version__,
-    }
+
+def upload(src: Path, store: Store) -> None:
+    for sub, container in (("data", store.data), ("models", store.models)):
+        local = LocalContainer(src / sub)
+        for name in local.list():
+            container.write_bytes(name, local.read_bytes(name))
 
 
 @app.command()
@@ -218,38 +193,25 @@ def main(
 ) -> None:
     if quick:
         series, scales, baseline_series, azurite_series, results = 300, "30,100,300", 20, 100, None
-    sizes = sorted({int(s) for s in scales.split(",")} | {series})
-    sizes = [s for s in sizes if s <= series]
+    sizes = sorted(s for s in {int(s) for s in scales.split(",")} | {series} if s <= series)
     gen = GenSpec(devices=series // 10, sensors=10, readings=readings, seed=2024)
-    full = root / "full"
+    full, load_before = root / "full", os.getloadavg()
     spec = StoreSpec.parse(f"local:{full}")
-    load_before = os.getloadavg()
-    record: dict = {"series": series, "readings": readings, "workers": workers}
+    record: dict = {"series": series, "readings": readings, "workers": workers, "machine": machine()}
     record["command"] = " ".join(["python -m perf.batch.bench", *sys.argv[1:]])
     record["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-    manifest_path = full / "models" / MODEL_MANIFEST
-    reusable = (
-        reuse
-        and manifest_path.exists()
-        and json.loads((full / "data" / "manifest.json").read_text())["generator"]["devices"] == gen.devices
-    )
-    if not reusable:
-        if full.exists():
-            shutil.rmtree(full)
-        log(f"generating {series:,} series x {readings:,} readings")
+    if not (reuse and reusable(full, gen.devices)):
+        shutil.rmtree(full, ignore_errors=True)
+        log(f"generating {series:,} series x {readings:,} readings, then training")
         t0 = time.perf_counter()
         generate(spec, gen, workers=workers, progress=False)
-        record["generate_s"] = time.perf_counter() - t0
-        log(f"training {series:,} models")
-        t0 = time.perf_counter()
+        record["generate_s"], t0 = time.perf_counter() - t0, time.perf_counter()
         manifest = train_all(spec, PRESETS["default"], workers=workers, progress=False)
         record["train_s"] = time.perf_counter() - t0
         if manifest["errors"]:
             raise RuntimeError(f"training failed: {list(manifest['errors'].items())[:3]}")
-    manifest = json.loads(manifest_path.read_text())
-    record["train_summary"] = manifest["summary"]
-    keys = sorted(manifest["models"])
+    manifest = json.loads((full / "models" / MODEL_MANIFEST).read_text())
+    record["train_summary"], keys = manifest["summary"], sorted(manifest["models"])
 
     record["scales"] = []
     for n in sizes:
@@ -259,12 +221,8 @@ def main(
         res = run_cli(["--store", f"local:{store}"], workers, root / f"run-{n}")
         assert res["scored"] == n and res["failed"] == 0, res
         record["scales"].append({**res, "series": n})
-        log(f"  {res['wall_s']:.1f} s wall, {res['rows'] / res['wall_s']:,.0f} rows/s")
-
     fixed, per = fit_line([(s["series"], s["wall_s"]) for s in record["scales"]])
-    big = record["scales"][-1]["timings_ms"]
-    overhead = {"model_overhead_ms": big["t_model"], "worker_ms_per_series": sum(big.values())}
-    record["growth"] = {"fixed_s": fixed, "per_series_s": per, **overhead}
+    record["growth"] = {"fixed_s": fixed, "per_series_s": per}
 
     nb = min(baseline_series, series)
     log(f"original pattern on {nb} series (one process per model)")
@@ -280,33 +238,21 @@ def main(
     ours += [job(), job()]
     median = statistics.median(ours)
     same = agreement(root / "baseline", ours_store, keys[:nb])
-    b.update(ours_wall_s=median, ours_runs_s=ours, ratio=b["wall_s"] / median, agreement=same)
-    record["baseline"] = b
-    log(f"  original {b['wall_s']:.1f} s, job {median:.1f} s: {b['ratio']:.1f}x")
+    record["baseline"] = {**b, "ours_wall_s": median, "ours_runs_s": ours, "ratio": b["wall_s"] / median}
+    record["baseline"]["agreement"] = same
 
-    if azurite_series:
-        from batch_scoring.azurite import AZURITE_BIN, Azurite
+    if azurite_series and AZURITE_BIN.exists():
+        na = min(azurite_series, series)
+        with Azurite(location=root / "azurite") as az:
+            log(f"scoring {na:,} series through Azurite")
+            blob = StoreSpec.parse(f"azurite:{az.port}", prefix="bench-").open()
+            upload(subset_store(full, keys[:na], root / f"subset-azurite-{na}"), blob)
+            at = ["--store", f"azurite:{az.port}", "--prefix", "bench-"]
+            res = run_cli(at, workers, root / "run-azurite")
+        shutil.rmtree(root / "azurite", ignore_errors=True)
+        record["azurite"] = {**res, "series": na}
 
-        if AZURITE_BIN.exists():
-            na = min(azurite_series, series)
-            src = subset_store(full, keys[:na], root / f"subset-azurite-{na}")
-            with Azurite(location=root / "azurite") as az:
-                blob = StoreSpec.parse(f"azurite:{az.port}", prefix="bench-").open()
-                log(f"uploading {na:,} series to Azurite")
-                for sub, container in (("data", blob.data), ("models", blob.models)):
-                    local = LocalContainer(src / sub)
-                    for name in local.list():
-                        container.write_bytes(name, local.read_bytes(name))
-                log(f"scoring {na:,} series through Azurite")
-                store = ["--store", f"azurite:{az.port}", "--prefix", "bench-"]
-                res = run_cli(store, workers, root / "run-azurite")
-            shutil.rmtree(root / "azurite", ignore_errors=True)
-            local_n = next((s for s in record["scales"] if s["series"] == na), None)
-            res.update(series=na, local_wall_s=local_n["wall_s"] if local_n else float("nan"))
-            record["azurite"] = res
-            log(f"  {res['wall_s']:.1f} s wall")
-
-    record["machine"] = {**machine(), "load_before": load_before, "load_after": os.getloadavg()}
+    record["load"] = [load_before[0], os.getloadavg()[0]]
     (OUT_DIR / "batch").mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "batch" / "bench.json").write_text(json.dumps(record, indent=1, default=str))
     print(section := markdown(record))
