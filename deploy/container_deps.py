@@ -31,6 +31,9 @@ CONSTRAINTS_FILE = REPO_ROOT / "deploy" / "constraints-container.txt"
 CONTAINER_PYTHON = (3, 10)
 # Top-level packages of this repository; the Dockerfile copies the ones the models reach.
 PROJECT_PACKAGES = frozenset({"serving", "faq", "imaging", "ensembles", "export", "batch_scoring", "deploy"})
+# Steps the container never loads: the gpu-local target's PyTorch network step runs on the local
+# server of a GPU machine only (the container runs ONNX networks with its native backends).
+LOCAL_ONLY_STEPS = frozenset({"torch_network.py"})
 # Modules the 24.10 image provides to Python-backend models without any pip install.
 PROVIDED = frozenset({"triton_python_backend_utils"})
 # import name -> distribution name, where they differ
@@ -135,7 +138,10 @@ def scan(sources: Iterable[Path] | None = None, root: Path = REPO_ROOT) -> Impor
     queue = list(
         sources
         if sources is not None
-        else [ENSEMBLES_DIR / "runtime.py", *sorted((ENSEMBLES_DIR / "steps").glob("*.py"))]
+        else [
+            ENSEMBLES_DIR / "runtime.py",
+            *sorted(p for p in (ENSEMBLES_DIR / "steps").glob("*.py") if p.name not in LOCAL_ONLY_STEPS),
+        ]
     )
     seen: set[Path] = set()
     while queue:

@@ -48,22 +48,28 @@ class StepConfig:
     output_dims: dict[str, tuple[int, ...]] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     batched: bool = True
+    input_dims: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    max_batch_size: int = 0
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> StepConfig:
         """From the ``args`` of ``TritonPythonModel.initialize`` (the config comes as JSON)."""
         config = json.loads(args["model_config"])
         version_dir = Path(args.get("model_repository", ".")) / str(args.get("model_version", "1"))
+
+        def dims(kind: str) -> dict[str, tuple[int, ...]]:
+            return {t["name"]: tuple(int(d) for d in t.get("dims", [])) for t in config.get(kind, [])}
+
         return cls(
             model_name=args.get("model_name", config.get("name", "")),
             version_dir=version_dir,
             inputs=tuple(t["name"] for t in config.get("input", [])),
             outputs=tuple(t["name"] for t in config.get("output", [])),
-            output_dims={
-                t["name"]: tuple(int(d) for d in t.get("dims", [])) for t in config.get("output", [])
-            },
+            output_dims=dims("output"),
             parameters={k: v["string_value"] for k, v in config.get("parameters", {}).items()},
             batched=int(config.get("max_batch_size", 0)) > 0,
+            input_dims=dims("input"),
+            max_batch_size=int(config.get("max_batch_size", 0)),
         )
 
     def text(self, key: str, default: str | None = None) -> str:

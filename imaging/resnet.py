@@ -15,7 +15,12 @@ import torch
 from torch import nn
 
 # depth -> blocks per stage (Bottleneck ResNets only: the ones with published checkpoints we serve)
-DEPTHS: dict[int, tuple[int, int, int, int]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+DEPTHS: dict[int, tuple[int, int, int, int]] = {
+    14: (1, 1, 1, 1),  # not a published network: the tiny stand-in of the GPU script's CPU test run
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+}
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:

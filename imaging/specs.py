@@ -18,8 +18,10 @@ from imaging.artifacts import SUBDIR
 from imaging.networks import NETWORKS, NUM_CLASSES, TOP_K, Network
 from imaging.warmup import WARMUP_FILE
 from serving.modelspec import (
+    TARGETS,
     DynamicBatching,
     EnsembleStep,
+    GpuLocal,
     Instances,
     ModelSpec,
     OrtSettings,
@@ -61,6 +63,14 @@ NETWORK_BATCHING = DynamicBatching(
 )
 STEP_BATCHING = DynamicBatching(max_queue_delay_us=500, max_queue_size=64)
 
+# gpu-local (the local server on a 16-core GPU machine, no container): the network on the GPU
+# in half precision, batched up to 64 images; decoding spread over 8 preprocessing instances of
+# 2 threads each; queues deep enough for the GPU's rate, bounded in time as on the CPU.
+GPU_LOCAL_NETWORK = DynamicBatching(
+    preferred_batch_sizes=(32, 64), max_queue_delay_us=2000, max_queue_size=1024, queue_timeout_us=2_000_000
+)
+GPU_LOCAL_STEP = DynamicBatching(max_queue_delay_us=500, max_queue_size=1024, queue_timeout_us=2_000_000)
+
 
 def model_names(network: Network) -> tuple[str, str, str]:
     """(preprocess, network, postprocess) model names of one ensemble."""
@@ -70,6 +80,10 @@ def model_names(network: Network) -> tuple[str, str, str]:
 def specs_for(network: Network) -> list[ModelSpec]:
     pre, net, post = model_names(network)
     provenance = {"provenance.json": f"{SUBDIR}/{network.name}.json"}
+    torch = network.torch_module
+    targets = TARGETS if torch else tuple(t for t in TARGETS if t != "gpu-local")
+    describer = f"{torch}:describe" if torch else None
+    local_step = GpuLocal(instances=2, dynamic_batching=GPU_LOCAL_STEP, describer=describer)
     net_input = TensorSpec(network.input_name, "TYPE_FP32", network.input_dims)
     net_output = TensorSpec(network.output_name, "TYPE_FP32", (NUM_CLASSES,))
     preprocess = ModelSpec(
@@ -83,6 +97,8 @@ def specs_for(network: Network) -> list[ModelSpec]:
         instances=PREPROCESS_INSTANCES,
         python_step="ensembles.steps.imaging:ImagePreprocess",
         parameters={"PREPROCESS": network.preprocess.name, "DECODE_THREADS": "2"},
+        gpu_local=GpuLocal(instances=8, dynamic_batching=GPU_LOCAL_STEP),
+        targets=targets,
         warmup=(
             Warmup(
                 name="jpeg_320x240",
@@ -104,6 +120,14 @@ def specs_for(network: Network) -> list[ModelSpec]:
         exporter=network.exporter,
         extra_files=provenance,
         ort=NETWORK_ORT,
+        gpu_local=GpuLocal(
+            instances=2,
+            max_batch_size=64,
+            dynamic_batching=GPU_LOCAL_NETWORK,
+            torch_builder=f"{torch}:model_from_provenance" if torch else None,
+            describer=describer,
+        ),
+        targets=targets,
         warmup=tuple(
             Warmup(
                 name=f"zeros_batch{size}",
@@ -130,6 +154,8 @@ def specs_for(network: Network) -> list[ModelSpec]:
             "TOP_K": str(TOP_K),
             "NETWORK": network.name,
         },
+        gpu_local=local_step,
+        targets=targets,
         warmup=(
             Warmup(
                 name="zeros",
@@ -145,6 +171,7 @@ def specs_for(network: Network) -> list[ModelSpec]:
         inputs=(IMAGE_INPUT,),
         outputs=OUTPUTS,
         max_batch_size=MAX_BATCH_SIZE,
+        targets=targets,
         steps=(
             EnsembleStep(pre, {IMAGE: IMAGE}, {PIXELS: "pixels"}),
             EnsembleStep(net, {network.input_name: "pixels"}, {network.output_name: "scores"}),

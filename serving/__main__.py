@@ -190,13 +190,14 @@ def status() -> None:
 def configs(
     check: Annotated[bool, typer.Option("--check", help="only compare; exit 1 when they differ")] = False,
 ) -> None:
-    """Write every rendered config.pbtxt, both targets, to deploy/configs/ (or --check them)."""
+    """Write every rendered config.pbtxt, every target, to deploy/configs/ (or --check them)."""
     from serving.catalog import all_models
+    from serving.modelspec import TARGETS
     from serving.render import committed_configs
 
     specs = all_models(every_network=True)
     stale = []
-    for target in ("cpu", "gpu"):
+    for target in TARGETS:
         for path, text in committed_configs(target, specs).items():
             if path.is_file() and path.read_text() == text:
                 continue

@@ -2,8 +2,10 @@
 
 Each model is described once, as a :class:`ModelSpec`: its name, tensors, batching and
 instance settings. ``serving.render`` turns a spec into a Triton ``config.pbtxt`` for a
-target (the local CPU server, where ONNX runs inside a Python-backend ONNX Runtime
-runner, or the official GPU container, where the native ``onnxruntime`` backend runs it).
+target: ``cpu``, the local server (ONNX runs inside a Python-backend ONNX Runtime runner);
+``gpu``, the official GPU container (the native ``onnxruntime`` backend with TensorRT); and
+``gpu-local``, the local server on a GPU machine with no container (an image network runs as
+its PyTorch original, in half precision, inside a Python-backend step that owns the GPU).
 Nothing else in the project writes Triton configuration by hand.
 """
 
@@ -13,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Target = Literal["cpu", "gpu"]
+Target = Literal["cpu", "gpu", "gpu-local"]
 ModelKind = Literal["onnx", "python", "ensemble"]
 
-TARGETS: tuple[Target, ...] = ("cpu", "gpu")
+TARGETS: tuple[Target, ...] = ("cpu", "gpu", "gpu-local")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,24 @@ class OrtSettings:
 
 
 @dataclass(frozen=True)
+class GpuLocal:
+    """What differs on the ``gpu-local`` target; everything left unset is the CPU rendering's.
+
+    ``torch_builder`` (``"module:function"``, called with the provenance dict) makes an ONNX
+    network run as its PyTorch original on the GPU, in ``precision``, without an ONNX export;
+    ``describer`` (``"module:function"``, called with the artifacts folder) then writes the
+    provenance file that the step and the post-processing read, instead of the ONNX exporter.
+    """
+
+    instances: int | None = None
+    max_batch_size: int | None = None
+    dynamic_batching: DynamicBatching | None = None
+    torch_builder: str | None = None
+    describer: str | None = None
+    precision: Literal["fp16", "bf16", "fp32"] = "fp16"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything Triton needs to know about one model, for every target.
 
@@ -115,7 +135,21 @@ class ModelSpec:
     ort: OrtSettings = OrtSettings()
     warmup: tuple[Warmup, ...] = ()
     gpu_tensorrt_fp16: bool = True
+    gpu_local: GpuLocal = GpuLocal()
     targets: tuple[Target, ...] = TARGETS
+
+    def runs_torch(self, target: Target) -> bool:
+        """Whether this network runs as its PyTorch original on ``target`` (no ONNX file)."""
+        return target == "gpu-local" and self.gpu_local.torch_builder is not None
+
+    def exporter_for(self, target: Target) -> str | None:
+        """What writes this model's build files for ``target``."""
+        return (self.gpu_local.describer or self.exporter) if target == "gpu-local" else self.exporter
+
+    def files_for(self, target: Target) -> list[str]:
+        """The build files (relative to the artifacts folder) this model needs on ``target``."""
+        onnx = [self.artifact] if self.artifact and not self.runs_torch(target) else []
+        return [*onnx, *self.extra_files.values()]
 
     def tensor(self, name: str) -> TensorSpec:
         for tensor in (*self.inputs, *self.outputs):

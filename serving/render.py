@@ -1,14 +1,20 @@
 """Render :class:`~serving.modelspec.ModelSpec` objects into Triton model repositories.
 
 Configs are built as Triton's own protobuf (``model_config_pb2`` from tritonclient), so a
-misspelt field or enum fails here, not at server start. The same spec renders for two
+misspelt field or enum fails here, not at server start. The same spec renders for three
 targets:
 
 * ``cpu``: the local server from the ``nvidia-pytriton`` wheel, which has no ONNX Runtime
   backend, so ONNX models run in ``ensembles.steps.onnx.OnnxRunner`` (a Python-backend step
   holding an ``onnxruntime.InferenceSession``);
 * ``gpu``: the official ``tritonserver:24.10-py3`` container, where ONNX models use the
-  native ``onnxruntime`` backend with the TensorRT execution accelerator (FP16).
+  native ``onnxruntime`` backend with the TensorRT execution accelerator (FP16);
+* ``gpu-local``: the same local server on a GPU machine without a container: an image network
+  runs as its PyTorch original in ``ensembles.steps.torch_network.TorchNetwork`` (half
+  precision, on the GPU, batched up to the spec's ``gpu_local`` size), every other model as on
+  ``cpu``, with the ``gpu_local`` instance counts (the Python steps spread over the cores). The
+  step's instance kind is CPU, as Triton's Python backend does not hand it the GPU: the step
+  puts itself there, so the same config also loads on a machine without one for tests.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from serving.modelspec import ModelSpec, Target, TensorSpec
 from serving.paths import ARTIFACTS_DIR, CONFIGS_DIR
 
 ONNX_RUNNER_STEP = "ensembles.steps.onnx:OnnxRunner"
+TORCH_NETWORK_STEP = "ensembles.steps.torch_network:TorchNetwork"
 ONNX_FILE_NAME = "model.onnx"
 
 # The stub of the local server embeds the system libpython, which ignores PYTHONPATH; the
@@ -84,22 +91,25 @@ def _warmup(spec: ModelSpec, config: mc.ModelConfig) -> None:
 
 def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
     """Return the ``ModelConfig`` protobuf for ``spec`` on ``target``."""
-    config = mc.ModelConfig(name=spec.name, max_batch_size=spec.max_batch_size)
+    local = spec.gpu_local if target == "gpu-local" else None
+    max_batch_size = (local and local.max_batch_size) or spec.max_batch_size
+    dynamic = (local and local.dynamic_batching) or spec.dynamic_batching
+    config = mc.ModelConfig(name=spec.name, max_batch_size=max_batch_size)
     config.input.extend(_tensor(t, mc.ModelInput) for t in spec.inputs)
     config.output.extend(_tensor(t, mc.ModelOutput) for t in spec.outputs)
-    if spec.dynamic_batching is not None:
-        if spec.max_batch_size <= 0:
+    if dynamic is not None:
+        if max_batch_size <= 0:
             raise SpecError(f"{spec.name}: dynamic batching needs max_batch_size > 0")
         batching = config.dynamic_batching
         batching.SetInParent()  # present even when every setting is the default (delay 0)
-        batching.preferred_batch_size.extend(spec.dynamic_batching.preferred_batch_sizes)
-        batching.max_queue_delay_microseconds = spec.dynamic_batching.max_queue_delay_us
-        if spec.dynamic_batching.max_queue_size or spec.dynamic_batching.queue_timeout_us:
+        batching.preferred_batch_size.extend(dynamic.preferred_batch_sizes)
+        batching.max_queue_delay_microseconds = dynamic.max_queue_delay_us
+        if dynamic.max_queue_size or dynamic.queue_timeout_us:
             policy = batching.default_queue_policy
-            policy.max_queue_size = spec.dynamic_batching.max_queue_size
-            if spec.dynamic_batching.queue_timeout_us:
+            policy.max_queue_size = dynamic.max_queue_size
+            if dynamic.queue_timeout_us:
                 policy.timeout_action = mc.ModelQueuePolicy.REJECT
-                policy.default_timeout_microseconds = spec.dynamic_batching.queue_timeout_us
+                policy.default_timeout_microseconds = dynamic.queue_timeout_us
     for key, value in spec.parameters.items():
         config.parameters[key].string_value = str(value)
 
@@ -114,8 +124,17 @@ def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
             )
         return config
 
-    instances = spec.instances.cpu if target == "cpu" else spec.instances.gpu
-    if spec.kind == "python" or (spec.kind == "onnx" and target == "cpu"):
+    instances = spec.instances.gpu if target == "gpu" else spec.instances.cpu
+    if local and local.instances:
+        instances = local.instances
+    if spec.runs_torch(target):
+        assert local is not None and local.torch_builder is not None
+        config.backend = "python"
+        config.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_CPU)
+        torch_parameters = {"BUILDER": local.torch_builder, "PRECISION": local.precision, "DEVICE": "cuda"}
+        for key, value in {**torch_parameters, "PROVENANCE": "provenance.json"}.items():
+            config.parameters[key].string_value = value
+    elif spec.kind == "python" or (spec.kind == "onnx" and target != "gpu"):
         config.backend = "python"
         config.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_CPU)
         if spec.kind == "onnx":
@@ -213,13 +232,15 @@ def write_model(
     version_dir.mkdir(parents=True)
     (model_dir / "config.pbtxt").write_text(to_pbtxt(build_config(spec, target)))
 
-    if spec.kind == "onnx":
+    if spec.runs_torch(target):
+        (version_dir / "model.py").write_text(shim(TORCH_NETWORK_STEP))
+    elif spec.kind == "onnx":
         assert spec.artifact is not None
         source = artifacts_dir / spec.artifact
         if not source.is_file():
             raise FileNotFoundError(f"{spec.name}: ONNX artifact {source} is missing; export it first")
         _link_or_copy(source, version_dir / ONNX_FILE_NAME)
-        if target == "cpu":
+        if target != "gpu":
             (version_dir / "model.py").write_text(shim(ONNX_RUNNER_STEP))
     elif spec.kind == "python":
         assert spec.python_step is not None

@@ -12,6 +12,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from imaging.networks import NETWORKS
 from imaging.specs import MAX_BATCH_SIZE, MODELS, model_names, specs_for
 from imaging.warmup import WARMUP_FILE, decode_string_elements
+from serving.modelspec import TARGETS
 from serving.render import build_config, to_pbtxt, validate, write_model
 
 BY_NAME = {spec.name: spec for spec in MODELS}
@@ -107,7 +108,7 @@ def _fake_artifacts(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("target", ["cpu", "gpu"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_written_repository_layout(tmp_path: Path, target: str) -> None:
     artifacts = _fake_artifacts(tmp_path / "artifacts")
     repository = tmp_path / "repo"
@@ -118,8 +119,11 @@ def test_written_repository_layout(tmp_path: Path, target: str) -> None:
     warm = pre / "warmup" / WARMUP_FILE.name
     assert warm.read_bytes() == WARMUP_FILE.read_bytes()
     net = repository / "efficientnet_lite0_network" / "1"
-    assert (net / "model.onnx").is_file()
-    assert (net / "model.py").exists() == (target == "cpu")
+    assert (net / "model.onnx").is_file() == (target != "gpu-local")  # PyTorch there, no ONNX file
+    assert (net / "model.py").exists() == (target != "gpu")
+    if target == "gpu-local":
+        assert "from ensembles.steps.torch_network import TorchNetwork" in (net / "model.py").read_text()
+        assert json.loads((net / "provenance.json").read_text()) == {"weights": "random"}
     post = repository / "efficientnet_lite0_postprocess" / "1"
     assert json.loads((post / "provenance.json").read_text()) == {"weights": "random"}
     for model_dir in repository.iterdir():
@@ -143,3 +147,24 @@ def test_skip_tf_leaves_out_the_keras_ensemble(monkeypatch: pytest.MonkeyPatch) 
     assert "resnet152_tensorflow" not in {n.name for n in specs.enabled_networks()}
     monkeypatch.setenv("SKIP_TF", "0")
     assert "resnet152_tensorflow" in {n.name for n in specs.enabled_networks()}
+
+
+def test_gpu_local_runs_pytorch_networks_on_the_gpu_and_leaves_keras_out() -> None:
+    """The third target: the PyTorch original in half precision, batched for the GPU, the
+    decoding spread over the cores; a network with no PyTorch original is not rendered there."""
+    for network in NETWORKS.values():
+        pre, net, post, ensemble = specs_for(network)
+        if network.torch_module is None:
+            assert all("gpu-local" not in spec.targets for spec in (pre, net, post, ensemble))
+            continue
+        config = build_config(net, "gpu-local")
+        assert config.backend == "python" and config.max_batch_size == 64
+        assert config.parameters["BUILDER"].string_value == f"{network.torch_module}:model_from_provenance"
+        assert config.parameters["PRECISION"].string_value == "fp16"
+        assert config.parameters["DEVICE"].string_value == "cuda"
+        assert list(config.dynamic_batching.preferred_batch_size) == [32, 64]
+        assert build_config(pre, "gpu-local").instance_group[0].count == 8
+        assert build_config(ensemble, "gpu-local") == build_config(ensemble, "cpu")
+        assert net.files_for("gpu-local") == [f"imaging/{network.name}.json"]
+        describer = f"{network.torch_module}:describe"
+        assert net.exporter_for("gpu-local") == post.exporter_for("gpu-local") == describer

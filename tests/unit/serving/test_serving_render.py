@@ -10,7 +10,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from faq.specs import CLASSIFIER, MATCH, MODELS, POSTPROCESS, PREPROCESS
 from serving.catalog import all_models
-from serving.modelspec import DynamicBatching, EnsembleStep, ModelSpec, TensorSpec
+from serving.modelspec import TARGETS, DynamicBatching, EnsembleStep, ModelSpec, TensorSpec
 from serving.render import (
     SpecError,
     build_config,
@@ -21,7 +21,7 @@ from serving.render import (
 )
 
 
-@pytest.mark.parametrize("target", ["cpu", "gpu"])
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("spec", MODELS, ids=lambda s: s.name)
 def test_faq_configs_parse_back_with_model_config_pb2(spec: ModelSpec, target: str) -> None:
     text = to_pbtxt(build_config(spec, target))
@@ -55,12 +55,13 @@ def test_classifier_is_python_runner_on_cpu_and_native_onnxruntime_on_gpu() -> N
     assert not gpu.optimization.execution_accelerators.gpu_execution_accelerator
 
 
-def test_same_interface_and_batching_on_both_targets() -> None:
+def test_same_interface_and_batching_on_every_target() -> None:
     for spec in MODELS:
-        cpu, gpu = build_config(spec, "cpu"), build_config(spec, "gpu")
-        assert cpu.input == gpu.input and cpu.output == gpu.output
-        assert cpu.max_batch_size == gpu.max_batch_size
-        assert cpu.dynamic_batching == gpu.dynamic_batching
+        cpu = build_config(spec, "cpu")
+        for other in (build_config(spec, "gpu"), build_config(spec, "gpu-local")):
+            assert cpu.input == other.input and cpu.output == other.output
+            assert cpu.max_batch_size == other.max_batch_size
+            assert cpu.dynamic_batching == other.dynamic_batching
 
 
 def test_python_models_and_ensemble() -> None:
@@ -130,14 +131,14 @@ def test_write_model_lays_out_version_folders(tmp_path: Path) -> None:
     for relative in POSTPROCESS.extra_files.values():
         (artifacts / relative).write_text("{}")
     repo = tmp_path / "repo"
-    for target in ("cpu", "gpu"):
+    for target in TARGETS:
         for spec in MODELS:
             write_model(spec, target, repo, artifacts)
         parsed = text_format.Parse((repo / "faq_classifier" / "config.pbtxt").read_text(), mc.ModelConfig())
-        assert parsed.backend == ("python" if target == "cpu" else "onnxruntime")
+        assert parsed.backend == ("onnxruntime" if target == "gpu" else "python")
         assert (repo / "faq_classifier" / "1" / "model.onnx").read_bytes() == b"onnx"
-        # the ONNX runner only on the CPU target
-        assert (repo / "faq_classifier" / "1" / "model.py").exists() == (target == "cpu")
+        # the ONNX runner on the local server, on the CPU and on the GPU machine alike
+        assert (repo / "faq_classifier" / "1" / "model.py").exists() == (target != "gpu")
         assert (repo / "faq_postprocess" / "1" / "faq_table.json").is_file()
         model_py = (repo / "faq_preprocess" / "1" / "model.py").read_text()
         assert model_py == shim(PREPROCESS.python_step)
@@ -149,7 +150,7 @@ def test_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
         write_model(CLASSIFIER, "cpu", tmp_path / "repo", tmp_path / "no-artifacts")
 
 
-@pytest.mark.parametrize("target", ["cpu", "gpu"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_committed_configs_are_what_rendering_gives(target: str) -> None:
     """deploy/configs/ is what Triton receives; a spec change must re-run `make configs`."""
     from serving.paths import CONFIGS_DIR
