@@ -7,7 +7,7 @@ METRICS_PORT ?= 8002
 Q ?= How do I remove a specific item from an array in JavaScript?
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo build configs build-gpu serve serve-fg stop status ask test test-unit test-integration lint
+.PHONY: help setup demo build configs build-gpu gpu-fetch gpu-check-cpu serve serve-fg stop status ask test test-unit test-integration lint
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ configs: ## write every rendered config.pbtxt (both targets) to deploy/configs/,
 
 build-gpu: ## render the GPU variant (native onnxruntime + TensorRT) into build/model_repository_gpu/
 	$(PY) -m export.build_repository --target gpu --repository build/model_repository_gpu
+
+gpu-fetch: ## put what a GPU machine without Docker needs into .gpu/ (docs/perf.md, "GPU")
+	bash scripts/gpu_check.sh --fetch
+
+gpu-check-cpu: ## the GPU script end to end on the CPU, with a tiny network
+	bash scripts/gpu_check.sh --cpu
 
 serve: ## start Triton (supervised: restarted when it dies or fails the deep check) in the background
 	$(PY) -m serving serve --detach --http-port $(HTTP_PORT) --grpc-port $(GRPC_PORT) --metrics-port $(METRICS_PORT)

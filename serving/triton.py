@@ -9,6 +9,7 @@ stub processes it started, and nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -50,11 +52,12 @@ class TritonInstall:
 
 def locate_triton() -> TritonInstall:
     """Find the Triton server shipped in ``nvidia-pytriton`` for the running Python."""
-    try:
-        import pytriton
-    except ImportError as exc:
-        raise TritonError("nvidia-pytriton is not installed; run `make setup` (scripts/setup.sh)") from exc
-    root = Path(pytriton.__file__).resolve().parent / "tritonserver"
+    # Found, not imported: the package's own Python API (and its numpy<2 pin) is not needed to
+    # run the binary, and may not import where the wheel was installed without its dependencies.
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonError("nvidia-pytriton is not installed; run `make setup` (scripts/setup.sh)")
+    root = Path(next(iter(spec.submodule_search_locations))).resolve() / "tritonserver"
     binary = root / "bin" / "tritonserver"
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
@@ -248,13 +251,14 @@ class TritonServer(ManagedServer):
         ]
 
     def environment(self) -> dict[str, str]:
-        """The stub embeds the system libpython; give it this venv's packages and the repo."""
+        """The stub embeds the system libpython; give it the repo, the server's own packages and
+        this interpreter's (on a GPU machine the wheel may be installed apart from torch)."""
         install = self.install or locate_triton()
         env = dict(os.environ)
-        paths = [str(REPO_ROOT), str(install.site_packages)]
+        paths = [str(REPO_ROOT), str(install.site_packages), sysconfig.get_paths()["purelib"]]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env.setdefault("OMP_NUM_THREADS", "1")
         return env
 

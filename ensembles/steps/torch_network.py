@@ -56,23 +56,25 @@ class TorchNetwork(Step):
         model = resolve(config.text("BUILDER"))(info)
         self.model = model.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
         self.torch = torch
+        self.staging = None
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-            self._warm_up(config.max_batch_size)
+            # One pinned buffer for the largest batch, reused: pinning memory per batch costs more
+            # than the copy. cuDNN's own heuristics pick the kernels (no autotuning per batch size,
+            # which the dynamic batcher would trigger at every new size under load).
+            dims = config.input_dims[self.input]
+            self.staging = torch.empty((max(1, config.max_batch_size), *dims), pin_memory=True)
+            for size in sorted({1, max(1, config.max_batch_size)}):
+                self.compute({self.input: np.zeros((size, *dims), np.float32)})
         self.log.log_info(f"{config.model_name}: {info.get('note', 'network')} on {self.device}, {precision}")
-
-    def _warm_up(self, max_batch_size: int) -> None:
-        """Run every batch size once, so that cuDNN picks its kernels before traffic arrives."""
-        dims = self.config.input_dims[self.input]
-        for size in range(1, max(1, max_batch_size) + 1):
-            self.compute({self.input: np.zeros((size, *dims), np.float32)})
 
     def compute(self, batch: Arrays) -> Arrays:
         torch = self.torch
         pixels = torch.from_numpy(np.ascontiguousarray(batch[self.input]))
-        if self.device.type == "cuda":
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-        pixels = pixels.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        if self.staging is not None and len(pixels) <= len(self.staging):
+            staged = self.staging[: len(pixels)]
+            staged.copy_(pixels)
+            pixels = staged.to(self.device, non_blocking=True)
+        pixels = pixels.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             scores = self.model(pixels)
-        return {self.output: scores.float().cpu().numpy()}
+        return {self.output: scores.float().cpu().numpy()}  # waits for the copy and the network
