@@ -15,12 +15,14 @@ from typing import Annotated
 
 import typer
 
+from serving.front_door import FrontDoor, FrontDoorError
 from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
 from serving.supervise import Supervisor
 from serving.triton import (
     Ports,
     TritonError,
     TritonServer,
+    free_ports,
     pid_alive,
     remove_shm_regions,
     repository_index,
@@ -54,8 +56,14 @@ def serve(
         bool, typer.Option(help="restart Triton when it dies or fails the deep check")
     ] = True,
     check_every: Annotated[float, typer.Option(help="seconds between deep checks")] = 5.0,
+    front_door: Annotated[
+        bool, typer.Option(help="HAProxy on the HTTP/gRPC ports, refusing what Triton cannot survive")
+    ] = True,
 ) -> None:
-    """Start tritonserver on REPOSITORY, wait until its models are ready, and keep it serving."""
+    """Start tritonserver on REPOSITORY, wait until its models are ready, and keep it serving.
+
+    With the front door (the default), the HTTP and gRPC ports are HAProxy's
+    (deploy/front-door/haproxy.cfg) and Triton listens on free loopback ports behind it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     state = _read_state()
     if state and pid_alive(state["pid"]):
@@ -66,7 +74,14 @@ def serve(
         _serve_in_background(timeout)
         return
     ports = Ports(http_port, grpc_port, metrics_port)
-    server = TritonServer(repository.resolve(), ports, log_path=log_file, extra_args=extra or ())
+    door: FrontDoor | None = None
+    triton_ports, flags = ports, list(extra or ())
+    if front_door:
+        behind = free_ports(2)
+        triton_ports = Ports(behind[0], behind[1], metrics_port)
+        flags += ["--http-address=127.0.0.1", "--grpc-address=127.0.0.1"]
+        door = FrontDoor(ports, triton_ports, log_path=RUN_DIR / "front-door.log")
+    server = TritonServer(repository.resolve(), triton_ports, log_path=log_file, extra_args=flags)
 
     def record(started: TritonServer) -> None:
         assert started.process is not None
@@ -75,13 +90,18 @@ def serve(
             "pid": os.getpid(),
             "triton_pid": started.process.pid,
             **ports.__dict__,
+            "triton_http": triton_ports.http,
+            "front_door_pid": door.process.pid if door and door.process else None,
             "log": str(log_file),
         }
         STATE_FILE.write_text(json.dumps(fields))
 
     try:
         server.start(timeout)
-    except TritonError as exc:
+        if door is not None:
+            door.start(30)
+    except (TritonError, FrontDoorError) as exc:
+        server.stop()
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     record(server)
@@ -90,7 +110,9 @@ def serve(
         f"metrics localhost:{ports.metrics}  (log {log_file})",
         err=True,
     )
-    supervisor = Supervisor(server, check_every_s=check_every, start_timeout_s=timeout, on_start=record)
+    supervisor = Supervisor(
+        server, check_every_s=check_every, start_timeout_s=timeout, on_start=record, front_door=door
+    )
     stopping = threading.Event()
 
     def on_signal(*_: object) -> None:
@@ -110,6 +132,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        if door is not None:
+            door.stop(timeout=5)
         server.stop()
         STATE_FILE.unlink(missing_ok=True)
 
@@ -161,7 +185,10 @@ def stop() -> None:
     # Also when Triton or the supervisor died on its own: stubs share Triton's process group and
     # may have outlived it, holding their shared memory.
     stop_process_group(triton_pid)
-    remove_shm_regions(TritonServer(MODEL_REPOSITORY_DIR, Ports(state["http"])).shm_prefix)
+    if state.get("front_door_pid"):
+        stop_process_group(state["front_door_pid"])
+    triton_http = state.get("triton_http", state["http"])
+    remove_shm_regions(TritonServer(MODEL_REPOSITORY_DIR, Ports(triton_http)).shm_prefix)
     STATE_FILE.unlink(missing_ok=True)
     if alive:
         typer.echo(f"stopped Triton (pid {triton_pid})")

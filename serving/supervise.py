@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from serving import health
-from serving.triton import TritonError, TritonServer
+from serving.triton import ManagedServer, TritonError, TritonServer
 
 log = logging.getLogger("serving.supervise")
 
@@ -52,6 +52,7 @@ class Supervisor:
     backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
     healthy_resets_after_s: float = 60.0
     on_start: Callable[[TritonServer], None] = lambda server: None
+    front_door: ManagedServer | None = None  # restarted alone when it exits
     restarts: list[str] = field(default_factory=list)  # why each restart happened, in order
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -92,6 +93,20 @@ class Supervisor:
         self.on_start(self.server)
         return True
 
+    def _keep_front_door(self) -> None:
+        """Restart the front door alone when it exited (or could not start last time)."""
+        door = self.front_door
+        if door is None or (door.process is not None and door.exit_code() is None):
+            return
+        if door.process is not None:
+            log.warning("the front door exited (%s); restarting it", describe_exit(door.exit_code() or 0))
+            door.stop(timeout=3)
+        try:
+            door.start(30)
+            self.on_start(self.server)  # its new pid into the state file
+        except Exception as exc:  # a port taken meanwhile: tried again at the next tick
+            log.error("the front door did not start: %s", exc)
+
     def _watch(self) -> str | None:
         """Why the server must be restarted, or None once :meth:`stop` was called."""
         details: list[str] = []  # of the current run of failed checks
@@ -100,6 +115,7 @@ class Supervisor:
             code = self.server.exit_code()
             if code is not None:
                 return f"exited ({describe_exit(code)})"
+            self._keep_front_door()
             if time.monotonic() < next_check:
                 continue
             bad = [v for v in health.check(self.server.http_url, self.check_timeout_s) if not v.healthy]

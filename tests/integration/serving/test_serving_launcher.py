@@ -43,12 +43,13 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytriton
+    import importlib.machinery
+    import importlib.util
 
-    fake = tmp_path / "pytriton" / "__init__.py"
-    fake.parent.mkdir()
-    fake.touch()
-    monkeypatch.setattr(pytriton, "__file__", str(fake))
+    (tmp_path / "pytriton").mkdir()
+    spec = importlib.machinery.ModuleSpec("pytriton", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "pytriton")]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
     with pytest.raises(TritonError, match="Triton binary not found"):
         locate_triton()
     server = TritonServer(tmp_path, Ports.free(), log_path=tmp_path / "log")
