@@ -17,8 +17,9 @@ from export.build_repository import build
 from faq.client import ask
 from serving import health
 from serving.client import ClientError, Endpoint
+from serving.front_door import FrontDoor
 from serving.supervise import Supervisor
-from serving.triton import Ports, TritonServer
+from serving.triton import Ports, TritonServer, free_ports
 
 QUESTION = "how do I remove a specific item from an array"
 START_UP_S = 60.0  # the FAQ ensemble starts in about 10 s here; a loaded 2-core machine is slower
@@ -128,3 +129,30 @@ def test_a_stub_stalled_past_the_deadline_under_load(supervised: Supervisor, sta
     assert all(r.startswith(("exited", "failed the deep check")) for r in supervised.restarts)
     if load.wrong:
         print(f"answered wrongly during the stall, before the restart: {load.wrong}")
+
+
+def test_a_killed_front_door_is_restarted_alone(tmp_path: Path) -> None:
+    """The front door's process dies: it is started again on the same ports within seconds, and
+    Triton behind it keeps running (no restart)."""
+    repository = tmp_path / "repo"
+    build("cpu", repository, only=["faq_match"], with_steps=True)
+    server = TritonServer(repository, Ports.free(), log_path=tmp_path / "triton.log").start(timeout=180)
+    door = FrontDoor(Ports(*free_ports(2), 0), server.ports, log_path=tmp_path / "front-door.log").start(30)
+    supervisor = Supervisor(server, check_every_s=1.0, front_door=door)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    try:
+        endpoint = Endpoint(f"127.0.0.1:{door.public.http}")
+        expected = ask(endpoint, [QUESTION])[0][0]
+        triton_pid, door_pid = server.process.pid, door.process.pid
+        os.kill(door_pid, signal.SIGKILL)
+        started = time.monotonic()
+        while time.monotonic() - started < 10 and (door.process is None or door.process.pid == door_pid):
+            time.sleep(0.2)
+        assert ask(Endpoint(f"127.0.0.1:{door.public.http}"), [QUESTION], retry_s=10)[0][0] == expected
+        assert time.monotonic() - started < 10
+        assert server.process.pid == triton_pid and supervisor.restarts == []
+    finally:
+        supervisor.stop()
+        thread.join(timeout=120)
+        door.stop()
