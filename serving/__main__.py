@@ -63,7 +63,7 @@ def serve(
     """Start tritonserver on REPOSITORY, wait until its models are ready, and keep it serving.
 
     With the front door (the default), the HTTP and gRPC ports are HAProxy's
-    (deploy/front-door/haproxy.cfg) and Triton listens on free loopback ports behind it."""
+    (k8s/base/front-door/haproxy.cfg) and Triton listens on free loopback ports behind it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     state = _read_state()
     if state and pid_alive(state["pid"]):

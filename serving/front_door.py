@@ -1,4 +1,4 @@
-"""Run the front door, HAProxy with ``deploy/front-door/haproxy.cfg``, in front of a local Triton.
+"""Run the front door, HAProxy with ``k8s/base/front-door/haproxy.cfg``, in front of a local Triton.
 
 Triton 2.51 dies of a few single requests (a ``classification`` parameter on a string output, a
 JSON shape too large to allocate, JSON nested 100,000 deep) and holds whatever a client sends
@@ -22,7 +22,7 @@ from pathlib import Path
 from serving.paths import REPO_ROOT, RUN_DIR
 from serving.triton import ManagedServer, Ports, port_is_free
 
-CONFIG = REPO_ROOT / "deploy" / "front-door" / "haproxy.cfg"
+CONFIG = REPO_ROOT / "k8s" / "base" / "front-door" / "haproxy.cfg"  # also the pod sidecar's
 MAX_BODY_BYTES = 16 * 2**20  # the largest image request the clients send is far smaller
 
 
@@ -39,7 +39,7 @@ def locate_haproxy() -> Path:
 
 @dataclass
 class FrontDoor(ManagedServer):
-    """``haproxy -db -f deploy/front-door/haproxy.cfg`` from ``public`` HTTP/gRPC ports to ``triton``."""
+    """``haproxy -db -f k8s/base/front-door/haproxy.cfg`` from ``public`` HTTP/gRPC ports to ``triton``."""
 
     label = "haproxy"
     error = FrontDoorError

@@ -1,4 +1,4 @@
-"""The front door (HAProxy, deploy/front-door/haproxy.cfg) in front of the session's Triton: the
+"""The front door (HAProxy, k8s/base/front-door/haproxy.cfg) in front of the session's Triton: the
 requests that kill Triton 2.51 get a clear 4xx over HTTP and gRPC and the server stays up; slow
 and half-sent requests are cut off; ordinary requests pass unchanged."""
 

@@ -22,9 +22,10 @@ def rendered() -> dict[str, list[Obj]]:
     return {overlay: k8s.render(overlay) for overlay in k8s.OVERLAYS}
 
 
-def container(objects: list[Obj]) -> Obj:
-    (only,) = k8s.find(objects, "Deployment", "triton")["spec"]["template"]["spec"]["containers"]
-    return only
+def container(objects: list[Obj], name: str = "triton") -> Obj:
+    containers = k8s.find(objects, "Deployment", "triton")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["triton", "front-door"]
+    return next(c for c in containers if c["name"] == name)
 
 
 def pod_spec(objects: list[Obj]) -> Obj:
@@ -43,6 +44,7 @@ def test_every_object_validates(rendered: dict[str, list[Obj]], overlay: str, ve
     assert kinds == sorted(
         [
             "Namespace",
+            "ConfigMap",
             "Deployment",
             "Service",
             "HorizontalPodAutoscaler",
@@ -181,8 +183,13 @@ def test_selectors_match_the_pods(rendered: dict[str, list[Obj]], overlay: str) 
     assert matches(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
     service_ports = {p["name"] for p in service["spec"]["ports"]}
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"metrics"} <= service_ports
-    container_ports = {p["name"]: p["containerPort"] for p in container(objects)["ports"]}
+    container_ports = {
+        p["name"]: p["containerPort"]
+        for name in ("triton", "front-door")
+        for p in container(objects, name)["ports"]
+    }
     assert container_ports == {"http": 8000, "grpc": 8001, "metrics": 8002}
+    assert {p["name"] for p in container(objects, "front-door")["ports"]} == {"http", "grpc"}
     for rule in k8s.find(objects, "NetworkPolicy")["spec"]["ingress"]:
         assert {p["port"] for p in rule["ports"]} <= set(container_ports)
 
@@ -313,6 +320,36 @@ def test_render_cli_writes_valid_files(tmp_path) -> None:  # type: ignore[no-unt
     assert result.exit_code == 0, result.output
     for overlay in k8s.OVERLAYS:
         docs = [d for d in yaml.safe_load_all((tmp_path / f"{overlay}.yaml").read_text()) if d]
-        assert len(docs) == 8
+        assert len(docs) == 9
     result = CliRunner().invoke(k8s.app, ["validate", str(tmp_path / "gpu.yaml")])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+def test_clients_reach_triton_only_through_the_front_door(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    """The sidecar runs the very file `make serve` runs, with every variable it reads set, and
+    points at the ports Triton listens on, on loopback only; the deep check goes to Triton."""
+    import re
+
+    from serving.front_door import CONFIG
+
+    objects = rendered[overlay]
+    triton, door = container(objects), container(objects, "front-door")
+    args = triton["args"]
+    assert "--http-address=127.0.0.1" in args and "--grpc-address=127.0.0.1" in args
+    env = {e["name"]: e["value"] for e in door["env"]}
+    assert (
+        f"--http-port={env['TRITON_HTTP_PORT']}" in args and f"--grpc-port={env['TRITON_GRPC_PORT']}" in args
+    )
+    assert set(re.findall(r"\$\{(\w+)\}", CONFIG.read_text())) == set(env)
+    assert env["FRONT_DOOR_ADDRESS"] == "0.0.0.0" and env["TRITON_ADDRESS"] == "127.0.0.1"
+    (volume,) = [v for v in pod_spec(objects)["volumes"] if v["name"] == "front-door"]
+    config_map = k8s.find(objects, "ConfigMap", volume["configMap"]["name"])
+    assert config_map["data"] == {"haproxy.cfg": CONFIG.read_text()}
+    assert door["command"] == ["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
+    assert door["image"] == "haproxy:2.6.12" and door["securityContext"]["readOnlyRootFilesystem"] is True
+    for probe in (triton["livenessProbe"], triton["readinessProbe"]):
+        assert f"localhost:{env['TRITON_HTTP_PORT']}" in probe["exec"]["command"]
+    assert triton["startupProbe"]["httpGet"]["port"] == int(env["FRONT_DOOR_HTTP_PORT"])
