@@ -63,7 +63,7 @@ class Running:
 def manifest_security_args(api_key: str, admin_key: str) -> list[str]:
     """The Deployment's restriction flags with the Secret's values substituted."""
     deployment = k8s.find(k8s.render("gpu"), "Deployment", "triton")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "triton"]
     wanted = ("--http-restricted-api=", "--grpc-restricted-protocol=", "--model-control-mode=")
     args = [a for a in container["args"] if a.startswith(wanted)]
     values = {security.API_KEY_ENV: api_key, security.ADMIN_KEY_ENV: admin_key}
