@@ -2,7 +2,7 @@
 # A/B: perf_analyzer on faq_match at one concurrency, straight vs through the door, alternating.
 # The repository: .venv/bin/python -c "from export.build_repository import build; from pathlib import Path; build('cpu', Path('build/fd_repo'), only=['faq_match'], with_steps=True)"
 set -euo pipefail
-cd /work/main
+cd "$(dirname "$0")/../../../.."
 OUT=${OUT:-perf/results/2026-11-29/front-door}
 mkdir -p $OUT
 .venv/bin/python -m serving serve --detach --repository build/fd_repo --http-port 18000 --grpc-port 18001 --metrics-port 18002
