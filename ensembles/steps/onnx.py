@@ -33,11 +33,16 @@ class OnnxRunner(Step):
 
 
 def session_options(intra_op_threads: int = 0, inter_op_threads: int = 0) -> ort.SessionOptions:
-    """The options every served ONNX session uses (0 threads: ONNX Runtime decides)."""
+    """The options every served ONNX session uses (0 threads: ONNX Runtime decides).
+
+    Idle threads sleep instead of spinning: a spinning pool burns the CPU quota that the other
+    stubs need, and a stub starved for a second is one Triton 2.51 aborts the server for."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
 
