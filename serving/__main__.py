@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -81,7 +82,12 @@ def serve(
         triton_ports = Ports(behind[0], behind[1], metrics_port)
         flags += ["--http-address=127.0.0.1", "--grpc-address=127.0.0.1"]
         door = FrontDoor(ports, triton_ports, log_path=RUN_DIR / "front-door.log")
-    server = TritonServer(repository.resolve(), triton_ports, log_path=log_file, extra_args=flags)
+    # A fresh admin key per run: the supervisor reloads a broken model with it, and nobody else
+    # can load or unload one (the front door also refuses the repository API outright).
+    admin_key = secrets.token_hex(24)
+    server = TritonServer(
+        repository.resolve(), triton_ports, log_path=log_file, extra_args=flags, admin_key=admin_key
+    )
 
     def record(started: TritonServer) -> None:
         assert started.process is not None
@@ -93,7 +99,10 @@ def serve(
             "triton_http": triton_ports.http,
             "front_door_pid": door.process.pid if door and door.process else None,
             "log": str(log_file),
+            "admin_key": admin_key,
         }
+        STATE_FILE.touch(mode=0o600)
+        STATE_FILE.chmod(0o600)  # it holds the admin key
         STATE_FILE.write_text(json.dumps(fields))
 
     try:
@@ -200,9 +209,10 @@ def stop() -> None:
 def status() -> None:
     """Print whether the local server is up and which models are ready."""
     state = _read_state()
-    port = state["http"] if state else 8000
+    port = state.get("triton_http", state["http"]) if state else 8000
+    admin = {"admin-key": state["admin_key"]} if state and state.get("admin_key") else None
     try:
-        models = repository_index(f"http://localhost:{port}")
+        models = repository_index(f"http://localhost:{port}", admin)
     except (OSError, ValueError):
         typer.echo(f"no server answering on localhost:{port}")
         raise typer.Exit(1) from None

@@ -59,9 +59,10 @@ def _request(url: str, body: bytes | None, headers: dict[str, str], timeout: flo
         return resp.read()
 
 
-def ensembles(base: str, timeout: float) -> list[tuple[str, str]]:
+def ensembles(base: str, timeout: float, admin_key: str | None = None) -> list[tuple[str, str]]:
     """``(ensemble, its input name)`` for every ready ensemble with one BYTES input."""
-    admin = {"admin-key": os.environ["TRITON_ADMIN_KEY"]} if os.environ.get("TRITON_ADMIN_KEY") else {}
+    admin_key = admin_key or os.environ.get("TRITON_ADMIN_KEY")
+    admin = {"admin-key": admin_key} if admin_key else {}
     key = {"api-key": os.environ["TRITON_API_KEY"]} if os.environ.get("TRITON_API_KEY") else {}
     index = json.loads(_request(f"{base}/v2/repository/index", b"{}", admin, timeout))
     found = []
@@ -111,11 +112,12 @@ def check_one(base: str, model: str, input_name: str, timeout: float) -> Verdict
     return Verdict(model, healthy, detail, time.perf_counter() - started)
 
 
-def check(url: str, timeout: float = 4.0) -> list[Verdict]:
-    """A verdict per ensemble, all probed at once; an unreachable server is one failed verdict."""
+def check(url: str, timeout: float = 4.0, admin_key: str | None = None) -> list[Verdict]:
+    """A verdict per ensemble, all probed at once; an unreachable server is one failed verdict.
+    ``admin_key`` reads the repository index where it is closed (else ``$TRITON_ADMIN_KEY``)."""
     base = url if "://" in url else f"http://{url}"
     try:
-        models = ensembles(base, timeout)
+        models = ensembles(base, timeout, admin_key)
     except (OSError, ValueError) as exc:
         return [Verdict("(server)", False, f"{type(exc).__name__}: {exc}", 0.0)]
     if not models:

@@ -4,9 +4,12 @@ Triton 2.51's Python backend cannot survive a stub that stalls for more than its
 (the whole server aborts) and never replaces a stub that died (its ensemble fails every request
 while ``/v2/health/*`` stay green). So the server is watched from outside: its process every
 half second, and every ensemble through the deep check (:mod:`serving.health`) every few seconds.
-When the process has exited, or the deep check failed several times in a row, the supervisor
-says why in its log, stops what is left (the process group with its stubs, the shared memory)
-and starts Triton again on the same ports, with a growing pause between repeated restarts.
+When the deep check reports a step whose stub died and models are under explicit control (the
+server has an admin key), the supervisor first reloads just that step through the repository API:
+new instances in about a second, the rest of the server untouched. When the process has exited,
+or the deep check failed several times in a row, the supervisor says why in its log, stops what
+is left (the process group with its stubs, the shared memory) and starts Triton again on the same
+ports, with a growing pause between repeated restarts.
 
 Why not supervisord or systemd: they restart a process that exited, but the failure that matters
 most here is a server that runs and answers health probes while an ensemble is broken; that takes
@@ -17,6 +20,7 @@ the kubelet is the supervisor: the deep check is the pods' liveness probe.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -27,6 +31,7 @@ from serving import health
 from serving.triton import ManagedServer, TritonError, TritonServer
 
 log = logging.getLogger("serving.supervise")
+DEAD_STUB = re.compile(r"Stub process '(.+?)_\d+_\d+' is not healthy")
 
 
 def describe_exit(code: int) -> str:
@@ -54,6 +59,7 @@ class Supervisor:
     on_start: Callable[[TritonServer], None] = lambda server: None
     front_door: ManagedServer | None = None  # restarted alone when it exits
     restarts: list[str] = field(default_factory=list)  # why each restart happened, in order
+    reloads: list[str] = field(default_factory=list)  # the models reloaded instead of a restart
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def stop(self) -> None:
@@ -93,6 +99,26 @@ class Supervisor:
         self.on_start(self.server)
         return True
 
+    def _failed_checks(self) -> list[health.Verdict]:
+        verdicts = health.check(self.server.http_url, self.check_timeout_s, self.server.admin_key)
+        return [v for v in verdicts if not v.healthy]
+
+    def _reload_broken(self, bad: list[health.Verdict]) -> bool:
+        """Reload the steps whose stub Triton reports dead, where models are under explicit
+        control; whether any was reloaded (the caller checks again)."""
+        broken = sorted({m for v in bad for m in DEAD_STUB.findall(v.detail)})
+        if not broken or not self.server.admin_key:
+            return False
+        for model in broken:
+            try:
+                self.server.reload(model)
+            except OSError as exc:  # refused, or the server is going down: a restart follows
+                log.warning("reloading %s failed: %s", model, exc)
+                return False
+            log.warning("reloaded %s: its stub process had died", model)
+            self.reloads.append(model)
+        return True
+
     def _keep_front_door(self) -> None:
         """Restart the front door alone when it exited (or could not start last time)."""
         door = self.front_door
@@ -118,7 +144,9 @@ class Supervisor:
             self._keep_front_door()
             if time.monotonic() < next_check:
                 continue
-            bad = [v for v in health.check(self.server.http_url, self.check_timeout_s) if not v.healthy]
+            bad = self._failed_checks()
+            if bad and self._reload_broken(bad):
+                bad = self._failed_checks()
             next_check = time.monotonic() + self.check_every_s
             if not bad:
                 details = []

@@ -214,6 +214,9 @@ class TritonServer(ManagedServer):
     extra_args: Sequence[str] = ()
     install: TritonInstall | None = None
     process: subprocess.Popen[bytes] | None = None
+    # With an admin key, models are under explicit control (all loaded at start) and the
+    # repository API answers only to that key: what lets the supervisor reload one broken model.
+    admin_key: str | None = None
 
     @property
     def http_url(self) -> str:
@@ -247,8 +250,39 @@ class TritonServer(ManagedServer):
             # on one machine (tests, benchmarks, a running demo) must not share regions, or
             # one aborts with boost::interprocess::lock_exception while loading models.
             f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
+            *self.control_args(),
             *self.extra_args,
         ]
+
+    def control_args(self) -> list[str]:
+        if not self.admin_key:
+            return []
+        restricted = f"model-repository:admin-key={self.admin_key}"
+        return [
+            "--model-control-mode=explicit",
+            "--load-model=*",
+            f"--http-restricted-api={restricted}",
+            f"--grpc-restricted-protocol={restricted}",
+        ]
+
+    def _admin(self) -> dict[str, str]:
+        return {"admin-key": self.admin_key} if self.admin_key else {}
+
+    def reload(self, model: str, timeout: float = 120.0) -> None:
+        """Load ``model`` anew, with new instances (and stubs), while the rest keeps serving.
+
+        Triton skips a load whose config is unchanged, so the config is sent back with a
+        parameter that marks this reload; the model's behaviour does not read it."""
+        base = f"http://{self.http_url}"
+        with urllib.request.urlopen(f"{base}/v2/models/{model}/config", timeout=10) as resp:
+            config = json.loads(resp.read())
+        config.setdefault("parameters", {})["RELOADED_AT"] = {"string_value": f"{time.time():.6f}"}
+        body = json.dumps({"parameters": {"config": json.dumps(config)}}).encode()
+        request = urllib.request.Request(
+            f"{base}/v2/repository/models/{model}/load", data=body, headers=self._admin(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            resp.read()
 
     def environment(self) -> dict[str, str]:
         """The stub embeds the system libpython; give it the repo, the server's own packages and
@@ -306,7 +340,7 @@ class TritonServer(ManagedServer):
 
     def models(self) -> list[dict[str, str]]:
         """Every model of the repository with its state and, when it failed, Triton's reason."""
-        return repository_index(f"http://{self.http_url}")
+        return repository_index(f"http://{self.http_url}", self._admin())
 
     def wait_ready(self, timeout: float) -> None:
         """Ready, and with at least one model loaded: an empty or wholly broken repository is an

@@ -234,3 +234,15 @@ def test_the_classification_request_kills_a_bare_triton_and_not_one_behind_the_d
             _post(bare.ports.http, body)
         bare.process.wait(timeout=30)
         assert bare.process.returncode != 0
+
+
+def test_the_model_repository_api_is_not_served_through_the_door(door: FrontDoor) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", door.public.http, timeout=10)
+    connection.request("POST", "/v2/repository/models/faq_match/unload", body=b"{}")
+    response = connection.getresponse()
+    assert (response.status, b"repository API" in response.read()) == (403, True)
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{door.public.grpc}")
+    with pytest.raises(InferenceServerException, match="repository API") as refused:
+        client.unload_model("faq_match")
+    assert refused.value.status() == "StatusCode.PERMISSION_DENIED"
+    assert client.is_model_ready("faq_match")

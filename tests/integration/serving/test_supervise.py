@@ -43,7 +43,7 @@ def supervised(tmp_path: Path) -> Iterator[Supervisor]:
 def _wait_healthy(server: TritonServer, within_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < within_s:
-        if all(v.healthy for v in health.check(server.http_url, timeout=5)):
+        if all(v.healthy for v in health.check(server.http_url, timeout=5, admin_key=server.admin_key)):
             return time.monotonic() - started
         time.sleep(0.5)
     raise AssertionError(f"not healthy again within {within_s:.0f} s")
@@ -156,3 +156,31 @@ def test_a_killed_front_door_is_restarted_alone(tmp_path: Path) -> None:
         supervisor.stop()
         thread.join(timeout=120)
         door.stop()
+
+
+def test_a_killed_stub_is_replaced_by_reloading_its_model_without_a_restart(tmp_path: Path) -> None:
+    """Models under explicit control (the server has an admin key, as `make serve` gives it):
+    the dead step alone is reloaded through the repository API; Triton keeps running."""
+    repository = tmp_path / "repo"
+    build("cpu", repository, only=["faq_match"], with_steps=True)
+    server = TritonServer(
+        repository, Ports.free(), log_path=tmp_path / "triton.log", admin_key="supervisor-test-admin-key"
+    ).start(timeout=180)
+    supervisor = Supervisor(server, check_every_s=1.0, check_timeout_s=5.0)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    try:
+        pid = server.process.pid
+        with Load(server) as load:
+            time.sleep(1)
+            os.kill(server.stubs()["faq_preprocess"][0], signal.SIGKILL)
+            time.sleep(1)
+            took = _wait_healthy(server, 30)
+            time.sleep(2)
+        assert supervisor.reloads == ["faq_preprocess"] and supervisor.restarts == []
+        assert server.process.pid == pid and len(server.stubs()["faq_preprocess"]) == 1
+        assert load.wrong == [] and load.answers > 0, vars(load)
+        assert took < 30
+    finally:
+        supervisor.stop()
+        thread.join(timeout=120)
