@@ -105,7 +105,7 @@ test-batch: ## batch unit and integration tests
 	bash scripts/test.sh tests/unit/batch_scoring tests/integration/batch_scoring
 
 # --- real-time performance (docs/perf.md) ---------------------------------------------
-.PHONY: perf perf-quick perf-tune
+.PHONY: perf perf-quick perf-tune perf-soak
 perf: ## perf_analyzer + locust on every ensemble beside the azmlinfsrv baselines (~25 min); records in perf/results/<date>/
 	$(PY) -m perf.run
 
@@ -116,6 +116,9 @@ TUNE_MODEL ?= faq_classifier
 perf-tune: ## configuration sweep of one model with Triton Model Analyzer (TUNE_MODEL=...), in its own .venv-ma
 	@[ -x .venv-ma/bin/model-analyzer ] || { python3.11 -m venv .venv-ma && .venv-ma/bin/pip install -q -r requirements/model-analyzer.lock; }
 	$(PY) -m perf.tune $(TUNE_MODEL)
+
+perf-soak: ## 30 min of mixed load on the served stack with a stall or kill every 4 min; records in perf/results/<date>/soak
+	$(PY) -m perf.soak
 
 # --- example web app (docs/webapp.md) --------------------------------------------------
 WEBAPP_PORT ?= 8080

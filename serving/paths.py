@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,9 @@ ARTIFACTS_DIR = BUILD_DIR / "artifacts"
 MODEL_REPOSITORY_DIR = REPO_ROOT / "model_repository"
 ENSEMBLES_DIR = REPO_ROOT / "ensembles"
 CONFIGS_DIR = REPO_ROOT / "deploy" / "configs"  # committed copies of every rendered config.pbtxt
-RUN_DIR = REPO_ROOT / ".run"
+# State, logs and the admin key of `make serve`; another folder runs a second stack beside it
+# (the soak benchmark does).
+RUN_DIR = Path(os.environ.get("TRITON_STACK_RUN_DIR") or REPO_ROOT / ".run")
 
 
 def checkout_files() -> list[Path]:

@@ -151,7 +151,8 @@ class ManagedServer:
         self._preflight()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
-            log.info("starting %s (log: %s)", " ".join(self.command()), self.log_path)
+            shown = re.sub(r"(key=)[^\s,]+", r"\1***", " ".join(self.command()))  # keys stay out of logs
+            log.info("starting %s (log: %s)", shown, self.log_path)
             self.process = subprocess.Popen(
                 self.command(),
                 stdout=log_file,
