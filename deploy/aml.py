@@ -48,8 +48,11 @@ from tritonclient.grpc import model_config_pb2 as mc
 from serving.paths import BUILD_DIR, REPO_ROOT
 
 HTTP_PORT = 8000
-LIVENESS_PATH = "/v2/health/live"
-READINESS_PATH = "/v2/health/ready"
+# Liveness and readiness are the deep check (serving.health --serve, started by the entrypoint):
+# Triton's /v2/health/* stay green while a dead Python stub fails every request of its ensemble.
+DEEP_HEALTH_PORT = 8005
+LIVENESS_PATH = "/live"
+READINESS_PATH = "/ready"
 SCORING_PATH = "/"  # the endpoint forwards /v2/... paths to Triton as they are
 NATIVE_BACKENDS = frozenset({"onnxruntime", "tensorrt"})
 _SCHEMAS = "https://azuremlschemas.azureedge.net/latest/"
@@ -84,8 +87,8 @@ class AmlSettings:
 def inference_config() -> dict[str, dict[str, object]]:
     """Routes Azure ML uses for the custom container: all on Triton's HTTP port."""
     return {
-        "liveness_route": {"port": HTTP_PORT, "path": LIVENESS_PATH},
-        "readiness_route": {"port": HTTP_PORT, "path": READINESS_PATH},
+        "liveness_route": {"port": DEEP_HEALTH_PORT, "path": LIVENESS_PATH},
+        "readiness_route": {"port": DEEP_HEALTH_PORT, "path": READINESS_PATH},
         "scoring_route": {"port": HTTP_PORT, "path": SCORING_PATH},
     }
 
@@ -113,6 +116,7 @@ def container_env(repository_folder: str) -> dict[str, str]:
     return {
         "MODEL_REPOSITORY": f"${{AZUREML_MODEL_DIR}}/{repository_folder}",
         "TRITON_AUTH": "endpoint",
+        "DEEP_HEALTH_PORT": str(DEEP_HEALTH_PORT),
     }
 
 

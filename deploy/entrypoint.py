@@ -11,6 +11,9 @@ in its ``args``). Configuration comes from the environment:
   the container, so the client APIs are left open inside.
 * ``TRITON_ADMIN_KEY``: header value for the repository, shared-memory, statistics, trace and
   logging APIs; when unset a random key is generated and never shown, which locks them.
+* ``DEEP_HEALTH_PORT``: when set, ``python -m serving.health --serve`` answers HTTP probes there
+  with the deep check (one real request through every ensemble), for Azure ML, whose liveness
+  and readiness probes can only GET a path; it gets the admin key to list the models.
 
 Extra command-line arguments are passed on to ``tritonserver``. Python 3.10, standard
 library only: this runs on the image's own Python.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import os
 import string
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -75,11 +79,27 @@ def server_command(env: Mapping[str, str], extra: Sequence[str] = ()) -> list[st
     return ["tritonserver", f"--model-repository={repository}", *BASE_ARGS, *security, *extra]
 
 
+def health_command(env: Mapping[str, str]) -> list[str] | None:
+    """The deep check's HTTP server for ``DEEP_HEALTH_PORT``, or None when it is not asked for."""
+    port = env.get("DEEP_HEALTH_PORT")
+    if not port:
+        return None
+    if not port.isdigit():
+        raise ConfigError(f"DEEP_HEALTH_PORT must be a port number, not {port!r}")
+    flags = f"--serve {port} --url localhost:8000 --timeout 4"
+    return [sys.executable, "-m", "serving.health", *flags.split()]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    env = dict(os.environ)
+    env[ADMIN_KEY_ENV] = env.get(ADMIN_KEY_ENV) or new_key()  # shared with the deep check only
     try:
-        command = server_command(os.environ, sys.argv[1:] if argv is None else argv)
+        command = server_command(env, sys.argv[1:] if argv is None else argv)
+        probe = health_command(env)
     except (ConfigError, ValueError) as exc:
         sys.exit(f"entrypoint: {exc}")
+    if probe:  # a child of this process, which becomes tritonserver below
+        subprocess.Popen(probe, env=env)
     print(f"entrypoint: starting tritonserver on {command[1].split('=', 1)[1]}", flush=True)
     os.execvp(command[0], command)
 

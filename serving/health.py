@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 WARMUP_IMAGE = Path(__file__).resolve().parent.parent / "imaging" / "data" / "warmup_image.bin"
@@ -126,11 +127,38 @@ def check(url: str, timeout: float = 4.0, admin_key: str | None = None) -> list[
         return list(pool.map(lambda m: check_one(base, *m, timeout), models))
 
 
+def serve(port: int, url: str, timeout: float) -> ThreadingHTTPServer:
+    """An HTTP server whose every GET runs the deep check: 200 when each ensemble answers, else
+    503 with the failures, one per line. For platforms whose probes can only GET a path (Azure ML
+    online deployments); Kubernetes runs the command below as an exec probe instead."""
+
+    class Probe(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            verdicts = check(url, timeout)
+            healthy = all(v.healthy for v in verdicts)
+            lines = (f"{'ok' if v.healthy else 'FAIL'} {v.model}: {v.detail}\n" for v in verdicts)
+            body = "".join(lines).encode()
+            self.send_response(200 if healthy else 503)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # probes every few seconds: no access log
+            pass
+
+    return ThreadingHTTPServer(("0.0.0.0", port), Probe)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.health", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="localhost:8000", help="Triton's HTTP address")
     parser.add_argument("--timeout", type=float, default=4.0, help="seconds per request")
+    parser.add_argument("--serve", type=int, metavar="PORT", help="answer HTTP probes on PORT instead")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.url, args.timeout).serve_forever()
+        return 0
     verdicts = check(args.url, args.timeout)
     for v in verdicts:
         print(f"{'ok  ' if v.healthy else 'FAIL'} {v.model:<28} {v.seconds * 1000:7.1f} ms  {v.detail}")

@@ -47,3 +47,23 @@ def test_a_dead_stub_fails_the_deep_check_while_ready_still_says_yes(faq_server:
     assert not verdict.healthy and "not healthy" in verdict.detail, verdict
     with urllib.request.urlopen(f"http://{faq_server.http_url}/v2/health/ready", timeout=5) as resp:
         assert resp.status == 200  # what a probe on Triton's own endpoint would believe
+
+
+def test_the_deep_check_over_http_for_platforms_whose_probes_only_get(triton_server: TritonServer) -> None:
+    """`python -m serving.health --serve PORT` (Azure ML's liveness and readiness routes): 200
+    while every ensemble answers, 503 with the reason when the server is gone."""
+    import threading
+    import urllib.error
+
+    for url, status in ((triton_server.http_url, 200), (f"127.0.0.1:{free_ports(1)[0]}", 503)):
+        server = health.serve(0, url, timeout=10)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/ready", timeout=60) as resp:
+                got, body = resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            got, body = exc.code, exc.read().decode()
+        finally:
+            server.shutdown()
+        assert got == status, body
+        assert ("ok faq_match" in body) if status == 200 else ("FAIL (server)" in body)

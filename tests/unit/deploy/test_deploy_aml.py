@@ -57,18 +57,19 @@ def test_custom_container_deployments(out: Path, file: str, cls: type, instance_
     env = deployment.environment
     assert env.image == IMAGE
     routes = env.inference_config  # the SDK's REST model after loading
-    for route, path in (
-        ("liveness_route", "/v2/health/live"),
-        ("readiness_route", "/v2/health/ready"),
-        ("scoring_route", "/"),
+    for route, port, path in (
+        ("liveness_route", 8005, "/live"),  # the deep check: serving.health --serve
+        ("readiness_route", 8005, "/ready"),
+        ("scoring_route", 8000, "/"),
     ):
-        assert (getattr(routes, route).port, getattr(routes, route).path) == (8000, path)
+        assert (getattr(routes, route).port, getattr(routes, route).path) == (port, path)
     # the repository is the model, found by the entrypoint under $AZUREML_MODEL_DIR
     assert deployment.model.type == "custom_model"
     assert Path(deployment.model.path) == out.parent / "repos" / "model_repository_gpu"
     assert deployment.environment_variables == {
         "MODEL_REPOSITORY": "${AZUREML_MODEL_DIR}/model_repository_gpu",
         "TRITON_AUTH": "endpoint",
+        "DEEP_HEALTH_PORT": "8005",
     }
     assert deployment.readiness_probe.failure_threshold * deployment.readiness_probe.period >= 900
 

@@ -69,7 +69,7 @@ def test_runs_as_non_root_with_ports_health_and_entrypoint() -> None:
         i for i, (w, _) in enumerate(ins) if w in {"RUN", "COPY"}
     )
     (expose,) = [rest for word, rest in ins if word == "EXPOSE"]
-    assert expose.split() == ["8000", "8001", "8002"]
+    assert expose.split() == ["8000", "8001", "8002", "8005"]  # 8005: the deep check over HTTP
     (health,) = [rest for word, rest in ins if word == "HEALTHCHECK"]
     assert "/v2/health/ready" in health
     (entry,) = [rest for word, rest in ins if word == "ENTRYPOINT"]

@@ -125,3 +125,11 @@ def test_grpc_key_uses_tritons_metadata_name() -> None:
         f"triton-grpc-protocol-{security.API_KEY_HEADER}": KEY,
         "authorization": "Bearer t",
     }
+
+
+def test_entrypoint_starts_the_deep_check_over_http_only_when_asked() -> None:
+    assert entrypoint.health_command({}) is None
+    command = entrypoint.health_command({"DEEP_HEALTH_PORT": "8005"})
+    assert command is not None and command[1:5] == ["-m", "serving.health", "--serve", "8005"]
+    with pytest.raises(entrypoint.ConfigError, match="port number"):
+        entrypoint.health_command({"DEEP_HEALTH_PORT": "80; rm"})
