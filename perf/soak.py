@@ -19,6 +19,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from serving.triton import Ports, TritonServer, free_ports
 SECTION = "## Soak"
 MODELS = ["faq_match", "efficientnet_lite0"]
 FAULTS = ("stall", "kill_stub", "kill_server")
+RUN = OUT_DIR / "soak_run"  # the served stack's state (with its admin key) and logs: scratch
 
 
 class Soak:
@@ -51,7 +53,7 @@ class Soak:
         self.lock = threading.Lock()
 
     def state(self) -> dict:
-        return json.loads((self.folder / "run" / "triton.json").read_text())
+        return json.loads((RUN / "triton.json").read_text())
 
     def server(self) -> TritonServer:
         """A handle on the running server, for its stubs (found by its shared-memory prefix)."""
@@ -143,13 +145,14 @@ def main(
     soak, flags = Soak(folder, Ports(*free_ports(3))), ["--repository", str(repository)]
     for name, port in soak.ports.__dict__.items():
         flags += [f"--{name}-port", str(port)]
-    env = {**os.environ, "TRITON_STACK_RUN_DIR": str(folder / "run")}
+    shutil.rmtree(RUN, ignore_errors=True)
+    env = {**os.environ, "TRITON_STACK_RUN_DIR": str(RUN)}
     command = [sys.executable, "-m", "serving", "serve", *flags]
     server = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
     faults: list[dict] = []
     samples: list[dict] = []
     try:
-        while not (folder / "run" / "triton.json").exists():
+        while not (RUN / "triton.json").exists():
             if server.poll() is not None:
                 raise typer.Exit(1)
             time.sleep(1)
