@@ -7,7 +7,7 @@ METRICS_PORT ?= 8002
 Q ?= How do I remove a specific item from an array in JavaScript?
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo build configs build-gpu gpu-fetch gpu-check-cpu serve serve-fg stop status ask test test-unit test-integration lint
+.PHONY: help setup demo build configs build-gpu build-cpu-container gpu-fetch gpu-check-cpu serve serve-fg stop status ask test test-unit test-integration lint
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ configs: ## write every rendered config.pbtxt (both targets) to deploy/configs/,
 
 build-gpu: ## render the GPU variant (native onnxruntime + TensorRT) into build/model_repository_gpu/
 	$(PY) -m export.build_repository --target gpu --repository build/model_repository_gpu
+
+build-cpu-container: ## render the container's CPU variant (native onnxruntime on CPU) into build/model_repository_cpu_container/
+	$(PY) -m export.build_repository --target cpu-container --repository build/model_repository_cpu_container
 
 gpu-fetch: ## put what a GPU machine without Docker needs into .gpu/ (docs/perf.md, "GPU")
 	bash scripts/gpu_check.sh --fetch
@@ -134,8 +137,8 @@ k8s-render: ## render the Kustomize overlays (gpu, cpu) and validate them into b
 aml-yaml: ## write the Azure ML endpoint/deployment/model YAML (dry run) into build/aml/
 	$(PY) -m deploy.aml dry-run --out build/aml
 
-deploy-check: build build-gpu ## check both repositories and the container's Python dependencies
-	$(PY) -m deploy.repository_check build/model_repository_gpu model_repository
+deploy-check: build-gpu build-cpu-container ## check the container's repositories and Python dependencies
+	$(PY) -m deploy.repository_check build/model_repository_gpu build/model_repository_cpu_container
 	$(PY) -m deploy.container_deps check
 
 image: ## build and push the container image to Azure Container Registry (needs Docker + az)

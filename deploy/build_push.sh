@@ -16,11 +16,11 @@ PLATFORM=${PLATFORM:-linux/amd64}
 REGISTRY="${ACR_NAME}.azurecr.io"
 IMAGE="${REGISTRY}/${IMAGE_NAME}:${IMAGE_TAG}"
 
-if [ ! -d build/model_repository_gpu ] || [ ! -d model_repository ]; then
-  make build build-gpu
+if [ ! -d build/model_repository_gpu ] || [ ! -d build/model_repository_cpu_container ]; then
+  make build-gpu build-cpu-container
 fi
 # The container's ONNX Runtime (1.19.2) and Python (3.10) are older than the venv's: check first.
-.venv/bin/python -m deploy.repository_check build/model_repository_gpu model_repository
+.venv/bin/python -m deploy.repository_check build/model_repository_gpu build/model_repository_cpu_container
 .venv/bin/python -m deploy.container_deps check
 
 az acr login --name "$ACR_NAME"

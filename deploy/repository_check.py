@@ -7,7 +7,7 @@ here against the onnxruntime 1.19.2 wheel). A repository that loads locally can 
 fail in the container. This check reads every ``config.pbtxt`` and ``model.onnx`` and says so
 before an image is built.
 
-    python -m deploy.repository_check build/model_repository_gpu model_repository
+    python -m deploy.repository_check build/model_repository_gpu build/model_repository_cpu_container
 """
 
 from __future__ import annotations

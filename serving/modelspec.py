@@ -5,7 +5,9 @@ instance settings. ``serving.render`` turns a spec into a Triton ``config.pbtxt`
 target: ``cpu``, the local server (ONNX runs inside a Python-backend ONNX Runtime runner);
 ``gpu``, the official GPU container (the native ``onnxruntime`` backend with TensorRT); and
 ``gpu-local``, the local server on a GPU machine with no container (an image network runs as
-its PyTorch original, in half precision, inside a Python-backend step that owns the GPU).
+its PyTorch original, in half precision, inside a Python-backend step that owns the GPU); and
+``cpu-container``, the official container on CPU nodes (the native ``onnxruntime`` backend on CPU
+instances, so the networks need no Python stub that could stall or die).
 Nothing else in the project writes Triton configuration by hand.
 """
 
@@ -15,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Target = Literal["cpu", "gpu", "gpu-local"]
+Target = Literal["cpu", "gpu", "gpu-local", "cpu-container"]
 ModelKind = Literal["onnx", "python", "ensemble"]
 
-TARGETS: tuple[Target, ...] = ("cpu", "gpu", "gpu-local")
+TARGETS: tuple[Target, ...] = ("cpu", "gpu", "gpu-local", "cpu-container")
+NATIVE_ONNX: tuple[Target, ...] = ("gpu", "cpu-container")  # Triton's onnxruntime backend runs ONNX
 
 
 @dataclass(frozen=True)

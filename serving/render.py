@@ -1,7 +1,7 @@
 """Render :class:`~serving.modelspec.ModelSpec` objects into Triton model repositories.
 
 Configs are built as Triton's own protobuf (``model_config_pb2`` from tritonclient), so a
-misspelt field or enum fails here, not at server start. The same spec renders for three
+misspelt field or enum fails here, not at server start. The same spec renders for four
 targets:
 
 * ``cpu``: the local server from the ``nvidia-pytriton`` wheel, which has no ONNX Runtime
@@ -9,6 +9,9 @@ targets:
   holding an ``onnxruntime.InferenceSession``);
 * ``gpu``: the official ``tritonserver:24.10-py3`` container, where ONNX models use the
   native ``onnxruntime`` backend with the TensorRT execution accelerator (FP16);
+* ``cpu-container``: the official container on CPU nodes (the Kubernetes cpu overlay): ONNX models
+  on the native ``onnxruntime`` backend with CPU instances and no TensorRT, Python steps as on
+  ``cpu``; fewer Python stubs, so fewer that can stall or die;
 * ``gpu-local``: the same local server on a GPU machine without a container: an image network
   runs as its PyTorch original in ``ensembles.steps.torch_network.TorchNetwork`` (half
   precision, on the GPU, batched up to the spec's ``gpu_local`` size), every other model as on
@@ -26,7 +29,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from serving.modelspec import ModelSpec, Target, TensorSpec
+from serving.modelspec import NATIVE_ONNX, ModelSpec, Target, TensorSpec
 from serving.paths import ARTIFACTS_DIR, CONFIGS_DIR
 
 ONNX_RUNNER_STEP = "ensembles.steps.onnx:OnnxRunner"
@@ -134,22 +137,23 @@ def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
         torch_parameters = {"BUILDER": local.torch_builder, "PRECISION": local.precision, "DEVICE": "cuda"}
         for key, value in {**torch_parameters, "PROVENANCE": "provenance.json"}.items():
             config.parameters[key].string_value = value
-    elif spec.kind == "python" or (spec.kind == "onnx" and target != "gpu"):
+    elif spec.kind == "python" or (spec.kind == "onnx" and target not in NATIVE_ONNX):
         config.backend = "python"
         config.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_CPU)
         if spec.kind == "onnx":
             config.parameters["ONNX_FILE"].string_value = ONNX_FILE_NAME
             config.parameters["ORT_INTRA_OP_THREADS"].string_value = str(spec.ort.intra_op_threads)
             config.parameters["ORT_INTER_OP_THREADS"].string_value = str(spec.ort.inter_op_threads)
-    else:  # onnx on the GPU container
+    else:  # onnx in the official container, on GPU or CPU instances
         config.backend = "onnxruntime"
         config.default_model_filename = ONNX_FILE_NAME
-        config.instance_group.add(count=instances, kind=mc.ModelInstanceGroup.KIND_GPU)
+        kind = mc.ModelInstanceGroup.KIND_GPU if target == "gpu" else mc.ModelInstanceGroup.KIND_CPU
+        config.instance_group.add(count=instances, kind=kind)
         if spec.ort.intra_op_threads:
             config.parameters["intra_op_thread_count"].string_value = str(spec.ort.intra_op_threads)
         if spec.ort.inter_op_threads:
             config.parameters["inter_op_thread_count"].string_value = str(spec.ort.inter_op_threads)
-        if spec.gpu_tensorrt_fp16:
+        if spec.gpu_tensorrt_fp16 and target == "gpu":
             accel = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
             accel.parameters["precision_mode"] = "FP16"
             accel.parameters["max_workspace_size_bytes"] = str(1 << 30)
@@ -240,7 +244,7 @@ def write_model(
         if not source.is_file():
             raise FileNotFoundError(f"{spec.name}: ONNX artifact {source} is missing; export it first")
         _link_or_copy(source, version_dir / ONNX_FILE_NAME)
-        if target != "gpu":
+        if target not in NATIVE_ONNX:
             (version_dir / "model.py").write_text(shim(ONNX_RUNNER_STEP))
     elif spec.kind == "python":
         assert spec.python_step is not None

@@ -22,7 +22,10 @@ from serving.render import write_model
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / "deploy" / "Dockerfile.dockerignore"
 # Build outputs the Dockerfile copies, and the Makefile targets that produce them.
-BUILD_OUTPUTS = {"build/model_repository_gpu": "build-gpu", "model_repository": "build"}
+BUILD_OUTPUTS = {
+    "build/model_repository_gpu": "build-gpu",
+    "build/model_repository_cpu_container": "build-cpu-container",
+}
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -82,8 +85,7 @@ def test_copy_sources_exist_or_are_build_outputs() -> None:
         if source in BUILD_OUTPUTS:
             target = BUILD_OUTPUTS[source]
             assert re.search(rf"^{target}:", makefile, re.M), f"no `make {target}` for {source}"
-            if source != "model_repository":
-                assert f"--repository {source}" in makefile
+            assert f"--repository {source}" in makefile
             continue
         assert (REPO_ROOT / source).exists(), f"COPY source {source} does not exist"
 

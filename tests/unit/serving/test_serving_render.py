@@ -58,7 +58,7 @@ def test_classifier_is_python_runner_on_cpu_and_native_onnxruntime_on_gpu() -> N
 def test_same_interface_and_batching_on_every_target() -> None:
     for spec in MODELS:
         cpu = build_config(spec, "cpu")
-        for other in (build_config(spec, "gpu"), build_config(spec, "gpu-local")):
+        for other in (build_config(spec, target) for target in TARGETS):
             assert cpu.input == other.input and cpu.output == other.output
             assert cpu.max_batch_size == other.max_batch_size
             assert cpu.dynamic_batching == other.dynamic_batching
@@ -135,10 +135,11 @@ def test_write_model_lays_out_version_folders(tmp_path: Path) -> None:
         for spec in MODELS:
             write_model(spec, target, repo, artifacts)
         parsed = text_format.Parse((repo / "faq_classifier" / "config.pbtxt").read_text(), mc.ModelConfig())
-        assert parsed.backend == ("onnxruntime" if target == "gpu" else "python")
+        native = target in ("gpu", "cpu-container")  # the official container's onnxruntime backend
+        assert parsed.backend == ("onnxruntime" if native else "python")
         assert (repo / "faq_classifier" / "1" / "model.onnx").read_bytes() == b"onnx"
         # the ONNX runner on the local server, on the CPU and on the GPU machine alike
-        assert (repo / "faq_classifier" / "1" / "model.py").exists() == (target != "gpu")
+        assert (repo / "faq_classifier" / "1" / "model.py").exists() == (not native)
         assert (repo / "faq_postprocess" / "1" / "faq_table.json").is_file()
         model_py = (repo / "faq_preprocess" / "1" / "model.py").read_text()
         assert model_py == shim(PREPROCESS.python_step)
@@ -161,3 +162,17 @@ def test_committed_configs_are_what_rendering_gives(target: str) -> None:
     assert committed == set(rendered), "run `make configs`: models were added or removed"
     stale = [path.parent.name for path, text in rendered.items() if path.read_text() != text]
     assert not stale, f"run `make configs`: {stale} differ from their specs"
+
+
+def test_cpu_container_runs_onnx_on_the_native_backend_with_cpu_instances() -> None:
+    """The Kubernetes cpu overlay's repository: no Python stub for an ONNX model, no TensorRT."""
+    from imaging.networks import RESNET152_PYTORCH
+    from imaging.specs import specs_for
+
+    for spec in (CLASSIFIER, specs_for(RESNET152_PYTORCH)[1]):
+        config = build_config(spec, "cpu-container")
+        assert config.backend == "onnxruntime" and config.default_model_filename == "model.onnx"
+        assert config.instance_group[0].kind == mc.ModelInstanceGroup.KIND_CPU
+        assert config.instance_group[0].count == spec.instances.cpu
+        assert not config.optimization.execution_accelerators.gpu_execution_accelerator
+    assert build_config(PREPROCESS, "cpu-container") == build_config(PREPROCESS, "cpu")
