@@ -53,6 +53,13 @@ class Soak:
         self.lock = threading.Lock()
 
     def state(self) -> dict:
+        """The serve command's state file; rewritten at every restart, so read again if caught
+        in the middle."""
+        for _ in range(50):
+            try:
+                return json.loads((RUN / "triton.json").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.2)
         return json.loads((RUN / "triton.json").read_text())
 
     def server(self) -> TritonServer:
