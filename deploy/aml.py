@@ -117,6 +117,7 @@ def container_env(repository_folder: str) -> dict[str, str]:
         "MODEL_REPOSITORY": f"${{AZUREML_MODEL_DIR}}/{repository_folder}",
         "TRITON_AUTH": "endpoint",
         "DEEP_HEALTH_PORT": str(DEEP_HEALTH_PORT),
+        "FRONT_DOOR": "1",  # HAProxy on 8000, refusing what Triton 2.51 cannot survive
     }
 
 

@@ -11,6 +11,10 @@ in its ``args``). Configuration comes from the environment:
   the container, so the client APIs are left open inside.
 * ``TRITON_ADMIN_KEY``: header value for the repository, shared-memory, statistics, trace and
   logging APIs; when unset a random key is generated and never shown, which locks them.
+* ``FRONT_DOOR=1``: HAProxy with ``/opt/app/front-door/haproxy.cfg`` (the rules of
+  docs/architecture.md, "The front door") takes ports 8000/8001 and Triton listens behind it
+  on loopback 8010/8011. For Azure ML, which runs this image alone; a Kubernetes pod runs the
+  front door as its own container instead.
 * ``DEEP_HEALTH_PORT``: when set, ``python -m serving.health --serve`` answers HTTP probes there
   with the deep check (one real request through every ensemble), for Azure ML, whose liveness
   and readiness probes can only GET a path; it gets the admin key to list the models.
@@ -38,9 +42,9 @@ from deploy.security import (
 )
 
 DEFAULT_REPOSITORY = "/models/gpu"
+FRONT_DOOR_CONFIG = "/opt/app/front-door/haproxy.cfg"
+BEHIND_DOOR = ("--http-address=127.0.0.1", "--http-port=8010", "--grpc-address=127.0.0.1", "--grpc-port=8011")
 BASE_ARGS = (
-    "--http-port=8000",
-    "--grpc-port=8001",
     "--metrics-port=8002",
     "--strict-readiness=true",
     "--exit-timeout-secs=30",
@@ -76,7 +80,19 @@ def server_command(env: Mapping[str, str], extra: Sequence[str] = ()) -> list[st
         ]
     else:
         raise ConfigError(f"TRITON_AUTH must be 'key' or 'endpoint', not {auth!r}")
-    return ["tritonserver", f"--model-repository={repository}", *BASE_ARGS, *security, *extra]
+    ports = BEHIND_DOOR if env.get("FRONT_DOOR") == "1" else ("--http-port=8000", "--grpc-port=8001")
+    return ["tritonserver", f"--model-repository={repository}", *ports, *BASE_ARGS, *security, *extra]
+
+
+def front_door(env: Mapping[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """HAProxy's command and environment for ``FRONT_DOOR=1``, or None."""
+    if env.get("FRONT_DOOR") != "1":
+        return None
+    ports = {"FRONT_DOOR_HTTP_PORT": "8000", "FRONT_DOOR_GRPC_PORT": "8001"}
+    behind = {"TRITON_ADDRESS": "127.0.0.1", "TRITON_HTTP_PORT": "8010", "TRITON_GRPC_PORT": "8011"}
+    limits = {"MAX_BODY_BYTES": "16777216", "FRONT_DOOR_REQUEST_TIMEOUT": "10s"}
+    door_env = {**env, "FRONT_DOOR_ADDRESS": "0.0.0.0", **ports, **behind, **limits}
+    return ["haproxy", "-db", "-f", FRONT_DOOR_CONFIG], door_env
 
 
 def health_command(env: Mapping[str, str]) -> list[str] | None:
@@ -86,7 +102,8 @@ def health_command(env: Mapping[str, str]) -> list[str] | None:
         return None
     if not port.isdigit():
         raise ConfigError(f"DEEP_HEALTH_PORT must be a port number, not {port!r}")
-    flags = f"--serve {port} --url localhost:8000 --timeout 4"
+    triton = "localhost:8010" if env.get("FRONT_DOOR") == "1" else "localhost:8000"
+    flags = f"--serve {port} --url {triton} --timeout 4"
     return [sys.executable, "-m", "serving.health", *flags.split()]
 
 
@@ -95,11 +112,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     env[ADMIN_KEY_ENV] = env.get(ADMIN_KEY_ENV) or new_key()  # shared with the deep check only
     try:
         command = server_command(env, sys.argv[1:] if argv is None else argv)
-        probe = health_command(env)
+        probe, door = health_command(env), front_door(env)
     except (ConfigError, ValueError) as exc:
         sys.exit(f"entrypoint: {exc}")
-    if probe:  # a child of this process, which becomes tritonserver below
+    if probe:  # children of this process, which becomes tritonserver below
         subprocess.Popen(probe, env=env)
+    if door:
+        subprocess.Popen(door[0], env=door[1])
     print(f"entrypoint: starting tritonserver on {command[1].split('=', 1)[1]}", flush=True)
     os.execvp(command[0], command)
 

@@ -70,6 +70,7 @@ def test_custom_container_deployments(out: Path, file: str, cls: type, instance_
         "MODEL_REPOSITORY": "${AZUREML_MODEL_DIR}/model_repository_gpu",
         "TRITON_AUTH": "endpoint",
         "DEEP_HEALTH_PORT": "8005",
+        "FRONT_DOOR": "1",
     }
     assert deployment.readiness_probe.failure_threshold * deployment.readiness_probe.period >= 900
 

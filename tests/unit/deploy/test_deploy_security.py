@@ -133,3 +133,24 @@ def test_entrypoint_starts_the_deep_check_over_http_only_when_asked() -> None:
     assert command is not None and command[1:5] == ["-m", "serving.health", "--serve", "8005"]
     with pytest.raises(entrypoint.ConfigError, match="port number"):
         entrypoint.health_command({"DEEP_HEALTH_PORT": "80; rm"})
+
+
+def test_entrypoint_puts_the_front_door_before_triton_when_asked() -> None:
+    """Azure ML runs the image alone: HAProxy takes 8000/8001, Triton listens behind on loopback."""
+    import re
+
+    from serving.front_door import CONFIG
+
+    env = {"TRITON_AUTH": "endpoint", "FRONT_DOOR": "1", "DEEP_HEALTH_PORT": "8005"}
+    command = entrypoint.server_command(env)
+    assert "--http-address=127.0.0.1" in command and "--http-port=8010" in command
+    assert "--grpc-address=127.0.0.1" in command and "--grpc-port=8011" in command
+    assert "--http-port=8000" not in command
+    door = entrypoint.front_door(env)
+    assert door is not None and door[0] == ["haproxy", "-db", "-f", entrypoint.FRONT_DOOR_CONFIG]
+    assert set(re.findall(r"\$\{(\w+)\}", CONFIG.read_text())) <= set(door[1])
+    assert (door[1]["TRITON_HTTP_PORT"], door[1]["FRONT_DOOR_HTTP_PORT"]) == ("8010", "8000")
+    assert "localhost:8010" in (entrypoint.health_command(env) or [])
+    assert entrypoint.front_door({}) is None and "--http-port=8000" in entrypoint.server_command(
+        {"TRITON_API_KEY": "k" * 32}
+    )
