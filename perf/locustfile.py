@@ -1,18 +1,9 @@
 """HTTP load on Triton and on the Azure ML scoring server, with real questions and photos.
 
-Run headless by :mod:`perf.run` (or by hand)::
-
-    PERF_WORKLOAD=perf/out/inputs/workload.json PERF_MODEL=faq_match \\
-      .venv/bin/locust -f perf/locustfile.py TritonFaqUser --headless -u 8 -r 8 -t 20s \\
-      --csv perf/out/locust_faq --host http://127.0.0.1:8000
-
-``TritonFaqUser`` and ``TritonImageUser`` post one question or encoded image to
-``/v2/models/$PERF_MODEL/infer`` byte for byte as ``tritonclient.http`` sends it (the binary
-tensor extension); ``AzmlFaqUser`` and ``AzmlImageUser`` post the original's JSON to ``/score``.
-Every user is a closed loop with no think time, like one perf_analyzer concurrency slot, on its
-own keep-alive geventhttpclient connection (``FastHttpUser``'s session doubled locust's CPU per
-request on 2 cores). A response fails unless it is HTTP 200 with the expected fields.
-"""
+Run by :mod:`perf.run` (``PERF_WORKLOAD``, ``PERF_MODEL``; docs/perf.md). Each user is a closed
+loop without think time on its own keep-alive geventhttpclient connection, sending what
+``tritonclient.http`` sends (Triton) or the original's JSON (``/score``); a response fails unless
+it is HTTP 200 with the expected fields, and a 503 is counted apart as shed."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""Request bodies for the load tests, built once from the workload file.
-
-Kept apart from ``perf/locustfile.py`` so that it can be imported (and unit-tested) without
-importing locust, whose gevent monkey-patching would change every module of the process.
-
-No request asks for compression (``Accept-Encoding: identity``), to Triton and to the baselines
-alike: locust's fast client asks for gzip by default and Triton honours it, while ``azmlinfsrv``
-never compresses, nor do tritonclient and the original's clients. The comparison measures
-scoring, not zlib.
-"""
+"""Request bodies for the load tests, built once from the workload file (importable without
+locust's gevent patching). No request asks for compression: locust's client would ask for gzip,
+which Triton honours and ``azmlinfsrv`` ignores, and the comparison must measure scoring."""
 
 from __future__ import annotations
 

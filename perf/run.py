@@ -1,16 +1,9 @@
 """The real-time benchmark: perf_analyzer and locust on Triton, beside Azure ML's scoring server.
 
-    python -m perf.run            # make perf: every ensemble, baselines, A/B rounds (~25 min, 2 cores)
-    python -m perf.run --quick    # make perf-quick: the same stages, short (~4 min)
-    python -m perf.run --url HOST:8000 --no-baselines   # a server it did not start (perf_analyzer only)
+    python -m perf.run [--quick] [--url HOST:8000 --no-baselines] [--model M] [--out DIR]
 
-The tools measure and keep their own records in ``perf/results/<UTC date>/`` (``perf/out/quick``
-for ``--quick``): perf_analyzer's CSV of its ``--concurrency-range`` sweep, locust's CSVs, the
-Triton log. This module starts what is measured, gives both tools the same real questions and
-photos, runs the interleaved A/B rounds a ratio needs on a shared machine, and writes one
-summary table (``summary.md`` and a section of ``perf/RESULTS.md``); the judgement goes in a
-hand-written ``NOTE.md`` beside the records. A Triton that dies fails the run at once.
-"""
+The tools keep their own records in ``perf/results/<UTC date>/``; this module starts what is
+measured, runs interleaved A/B rounds and writes one summary table (docs/perf.md)."""
 
 from __future__ import annotations
 

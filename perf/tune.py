@@ -1,14 +1,8 @@
-"""Configuration sweeps with Triton Model Analyzer, against the local Triton (no Docker).
+"""Configuration sweeps with Triton Model Analyzer 1.44 (``.venv-ma``) against the local Triton.
 
-    make perf-tune MODEL=faq_classifier     # = python -m perf.tune faq_classifier
+    make perf-tune TUNE_MODEL=faq_classifier     # = python -m perf.tune faq_classifier
 
-Model Analyzer 1.44 (the release of Triton 2.51) runs in its own venv, ``.venv-ma``, from
-``requirements/model-analyzer.lock``; ``make perf-tune`` installs it. In its local launch mode
-it starts the ``tritonserver`` of the ``nvidia-pytriton`` wheel itself, with the flags and the
-environment our launcher uses, and sweeps instance counts, batch sizes and concurrency with
-perf_analyzer. What it writes (its metrics CSV, summary and detailed reports) is kept as the
-record in ``perf/results/<date>/tune-<model>/``; a chosen setting goes into the model's spec.
-"""
+Model Analyzer's own reports are kept in ``perf/results/<date>/tune-<model>/`` (docs/perf.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""``azmlinfsrv``, Azure ML's scoring server, bound to 127.0.0.1 instead of 0.0.0.0.
-
-azureml-inference-server-http 1.5.1 hard-codes ``0.0.0.0`` as the address it hands to
-gunicorn. A benchmark on a shared machine should not listen on every interface, so this
-entry point sets the package's own ``DEFAULT_HOST`` to loopback and then runs the unchanged
-server: same arguments (``--entry_script``, ``--model_dir``, ``--port``, ``--worker_count``),
-same gunicorn workers, same request handling.
-"""
+"""``azmlinfsrv`` bound to 127.0.0.1: azureml-inference-server-http 1.5.1 hard-codes 0.0.0.0,
+and a benchmark on a shared machine should not listen on every interface. Otherwise the
+unchanged server, arguments and gunicorn workers."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Train the FAQ models the baseline scoring scripts load, as Azure ML would register them.
-
-In the original architecture a model is trained offline, saved, registered, and the scoring
-container finds it under ``$AZUREML_MODEL_DIR``; ``init()`` only loads it. Here each model
-is trained with the project's own code and saved with joblib into its own model folder. The
-pairwise model takes minutes to train, so a folder is reused while the data files and the
-model code it was trained from are unchanged (a fingerprint is stored next to it).
-"""
+"""Train the FAQ models the baseline scoring scripts load, as Azure ML would register them: each
+saved with joblib into its own model folder, reused while the data and the model code it was
+trained from are unchanged (the pairwise model takes minutes to train)."""
 
 from __future__ import annotations
 

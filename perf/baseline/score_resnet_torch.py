@@ -1,15 +1,6 @@
-"""Azure ML scoring script for image baseline (c): ResNet-152 in eager PyTorch, PIL preprocessing.
-
-What a user of the original image deployment runs: one framework model in the scoring
-process, one image per request, no batching. The network, its weights (a torchvision
-checkpoint from ``$RESNET152_PYTORCH_WEIGHTS``, else the same seeded random weights the ONNX
-export uses), the decoding/preprocessing and the top-5 post-processing are all the project's
-own code, imported from :mod:`export.resnet_torch` and :mod:`imaging`.
-Served by ``azmlinfsrv --entry_script perf/baseline/score_resnet_torch.py``.
-
-``run()`` takes ``{"image": "<base64 of a JPEG/PNG/...>"}`` and returns
-``{"class_id": [5], "label": [5], "score": [5]}``.
-"""
+"""Azure ML scoring script for image baseline (c): ResNet-152 in eager PyTorch (the project's
+network and weights, ``$RESNET152_PYTORCH_WEIGHTS`` or the export's seeded random ones), PIL
+preprocessing, one image per request. ``run()`` takes ``{"image": "<base64>"}``."""
 
 from __future__ import annotations
 

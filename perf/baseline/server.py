@@ -20,8 +20,11 @@ from serving.paths import REPO_ROOT
 from serving.triton import ManagedServer, free_ports, port_is_free
 
 BASELINE_DIR = Path(__file__).resolve().parent
-BASELINES = ("faq_pairwise", "faq_sklearn", "resnet_torch")
-SCRIPTS = {name: BASELINE_DIR / f"score_{name}.py" for name in BASELINES}
+SCRIPTS = {
+    "faq_pairwise": BASELINE_DIR / "score_faq.py",  # (a) and (b): the model folder decides
+    "faq_sklearn": BASELINE_DIR / "score_faq.py",
+    "resnet_torch": BASELINE_DIR / "score_resnet_torch.py",
+}
 READY_LINE = "ready for serving traffic"  # logged by each worker after init()
 
 

@@ -1,13 +1,9 @@
 """Batch-scoring benchmark: 10,000 series x 1,440 readings end to end on this machine.
 
-    .venv/bin/python -m perf.batch.bench          # full run (~10 min on 2 cores), updates perf/RESULTS.md
-    .venv/bin/python -m perf.batch.bench --quick  # 300 series, smoke test of the harness
+    .venv/bin/python -m perf.batch.bench [--quick]   # ~10 min on 2 cores; updates perf/RESULTS.md
 
-On the same data: score subsets of the series with `python -m batch_scoring score`, each from a
-fresh interpreter; the original one-process-per-model pattern against the job on the same
-series, predictions compared; a subset through Blob Storage (Azurite). Its files stay under
-`build/batch-bench`, its record is `perf/out/batch/bench.json` and a section of perf/RESULTS.md.
-"""
+Subsets scored from fresh interpreters, the original one-process-per-model pattern on the same
+series, and a subset through Azurite; record in ``perf/out/batch/bench.json``."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""The original architecture's scoring pattern, for the benchmark's baseline only.
-
-One process per model: start Python, unpickle the model, read the *whole* sensor CSV, keep the
-rows of one (device, sensor), predict, write a CSV. `perf/batch/bench.py` runs it once per
-series on the same subset, models and features as the parallel job, in the same run.
-
-It unpickles files that bench.py wrote a moment earlier into a private build folder: that is
-the original's design, reproduced to measure it, and is exactly what batch_scoring itself avoids
-(its models are ONNX, checked against the manifest's SHA-256).
-"""
+"""The original architecture's scoring of one series, as the benchmark's baseline: start Python,
+unpickle the model (written by bench.py a moment earlier into a private build folder), read the
+whole sensor CSV, keep one (device, sensor), predict, write a CSV."""
 
 from __future__ import annotations
 

@@ -73,10 +73,13 @@ def test_bad_requests_get_400(body: str, model_root: Path, monkeypatch: pytest.M
     assert error.startswith("body is not JSON") if body == "not json" else "question" in error
 
 
-def test_init_refuses_a_model_of_the_other_kind(model_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_root / "faq_sklearn"))
+def test_init_refuses_a_folder_without_a_faq_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import joblib
+
+    joblib.dump({"kind": "resnet"}, tmp_path / models.MODEL_FILE)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(tmp_path))
     script = load_script(SCRIPTS["faq_pairwise"])
-    with pytest.raises(RuntimeError, match="faq_sklearn"):
+    with pytest.raises(RuntimeError, match="'resnet', not one of"):
         script.init()
 
 
