@@ -36,6 +36,8 @@ SECTION = "## Soak"
 FAULTS = ("stall", "kill_stub", "kill_server")
 RUN = OUT_DIR / "soak_run"  # the served stack's state (with its admin key) and logs: scratch
 COLUMNS = ("sent", "errors_first_attempt", "failed_after_retries")
+PER_THREAD = 150  # requests/s one client thread sends reliably (synchronous HTTP, the GIL)
+LOCK = threading.Lock()
 
 
 def state() -> dict:
@@ -72,16 +74,20 @@ class Load(threading.Thread):
                 int((time.monotonic() - self.started) // 60),
                 {tensor: self.inputs[n % len(self.inputs)]},
             )
-            self.counts[(minute, model, COLUMNS[0])] += 1
+            self.count(minute, 0)
             try:
                 infer(endpoint, model, data, [output], client=client, timeout_s=30)
             except (RETRYABLE, ClientError) as exc:
-                self.counts[(minute, model, COLUMNS[1])] += 1
+                self.count(minute, 1)
                 with contextlib.suppress(ClientError):
                     if isinstance(exc, RETRYABLE):
                         infer(endpoint, model, data, [output], timeout_s=30, retry_s=30)
                         continue
-                self.counts[(minute, model, COLUMNS[2])] += 1
+                self.count(minute, 2)
+
+    def count(self, minute: int, column: int) -> None:
+        with LOCK:
+            self.counts[(minute, self.model, COLUMNS[column])] += 1
 
 
 def inject(number: int) -> tuple[str, str]:
@@ -159,8 +165,13 @@ def main(
         ]
         photos = [np.array([[p.read_bytes()]], dtype=object) for p in all_samples().values()]
         loads = [
-            Load(ports.http, "faq_match", questions, faq_rate, counts),
-            Load(ports.http, "efficientnet_lite0", photos, image_rate, counts),
+            Load(ports.http, model, inputs, rate / threads, counts)
+            for model, inputs, rate in (
+                ("faq_match", questions, faq_rate),
+                ("efficientnet_lite0", photos, image_rate),
+            )
+            for threads in [max(1, -(-int(rate) // PER_THREAD))]
+            for _ in range(threads)
         ]
         for load in loads:
             load.start()
