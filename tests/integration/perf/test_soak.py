@@ -33,6 +33,8 @@ def test_a_short_soak_recovers_every_fault_and_keeps_its_records(tmp_path: Path)
     requests = list(csv.DictReader((out / "requests.csv").open()))
     assert sum(int(r["sent"]) for r in requests) > 1000
     assert sum(int(r["failed_after_retries"]) for r in requests) == 0
+    after_faults = [r for r in requests if r["minute"] == "1" and r["model"] == "faq_match"]
+    assert after_faults and int(after_faults[0]["sent"]) > 1000  # the load went on through the faults
     memory = list(csv.DictReader((out / "memory.csv").open()))
     assert len(memory) >= 8 and int(memory[0]["tritonserver"]) > 0 and int(memory[0]["front_door"]) > 0
     assert "failed after retries 0" in (out / "summary.md").read_text()
