@@ -81,10 +81,11 @@ def fake_pb_utils() -> types.ModuleType:
 
 
 def step_class(spec: ModelSpec, target: Target = "cpu") -> type:
-    from serving.render import ONNX_RUNNER_STEP, TORCH_NETWORK_STEP
+    from serving.render import python_step_for
 
-    path = spec.python_step if spec.kind == "python" else ONNX_RUNNER_STEP
-    path = TORCH_NETWORK_STEP if spec.runs_torch(target) else path
+    path = python_step_for(spec, target)
+    if path is None:
+        raise ValueError(f"{spec.name} runs on a native backend on {target}, not in a Python step")
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
 

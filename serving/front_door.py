@@ -31,7 +31,7 @@ class FrontDoorError(RuntimeError):
 
 
 def locate_haproxy() -> Path:
-    found = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if Path(p).is_file()), None)
+    found = shutil.which("haproxy", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
     if not found:
         raise FrontDoorError("haproxy is not installed: run `make setup` (Debian package haproxy)")
     return Path(found)

@@ -92,6 +92,16 @@ def _warmup(spec: ModelSpec, config: mc.ModelConfig) -> None:
                 entry.input_data_file = data.file.name
 
 
+def python_step_for(spec: ModelSpec, target: Target) -> str | None:
+    """The ``"module:Class"`` that Triton's Python backend runs for ``spec`` on ``target``; None
+    where a native backend or the ensemble scheduler runs the model instead."""
+    if spec.runs_torch(target):
+        return TORCH_NETWORK_STEP
+    if spec.kind == "python":
+        return spec.python_step
+    return ONNX_RUNNER_STEP if spec.kind == "onnx" and target not in NATIVE_ONNX else None
+
+
 def build_config(spec: ModelSpec, target: Target) -> mc.ModelConfig:
     """Return the ``ModelConfig`` protobuf for ``spec`` on ``target``."""
     local = spec.gpu_local if target == "gpu-local" else None
@@ -236,19 +246,14 @@ def write_model(
     version_dir.mkdir(parents=True)
     (model_dir / "config.pbtxt").write_text(to_pbtxt(build_config(spec, target)))
 
-    if spec.runs_torch(target):
-        (version_dir / "model.py").write_text(shim(TORCH_NETWORK_STEP))
-    elif spec.kind == "onnx":
+    if spec.kind == "onnx" and not spec.runs_torch(target):
         assert spec.artifact is not None
         source = artifacts_dir / spec.artifact
         if not source.is_file():
             raise FileNotFoundError(f"{spec.name}: ONNX artifact {source} is missing; export it first")
         _link_or_copy(source, version_dir / ONNX_FILE_NAME)
-        if target not in NATIVE_ONNX:
-            (version_dir / "model.py").write_text(shim(ONNX_RUNNER_STEP))
-    elif spec.kind == "python":
-        assert spec.python_step is not None
-        (version_dir / "model.py").write_text(shim(spec.python_step))
+    if step := python_step_for(spec, target):
+        (version_dir / "model.py").write_text(shim(step))
     for name, relative in spec.extra_files.items():
         source = artifacts_dir / relative
         if not source.is_file():

@@ -150,11 +150,12 @@ class ManagedServer:
             raise self.error(f"{self.label} already started")
         self._preflight()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = self.command()
         with open(self.log_path, "ab") as log_file:
-            shown = re.sub(r"(key=)[^\s,]+", r"\1***", " ".join(self.command()))  # keys stay out of logs
+            shown = re.sub(r"(key=)[^\s,]+", r"\1***", " ".join(command))  # keys stay out of logs
             log.info("starting %s (log: %s)", shown, self.log_path)
             self.process = subprocess.Popen(
-                self.command(),
+                command,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=self.environment(),

@@ -333,7 +333,7 @@ def test_clients_reach_triton_only_through_the_front_door(
     points at the ports Triton listens on, on loopback only; the deep check goes to Triton."""
     import re
 
-    from serving.front_door import CONFIG
+    from serving.front_door import CONFIG, MAX_BODY_BYTES, FrontDoor
 
     objects = rendered[overlay]
     triton, door = container(objects), container(objects, "front-door")
@@ -345,6 +345,9 @@ def test_clients_reach_triton_only_through_the_front_door(
     )
     assert set(re.findall(r"\$\{(\w+)\}", CONFIG.read_text())) == set(env)
     assert env["FRONT_DOOR_ADDRESS"] == "0.0.0.0" and env["TRITON_ADDRESS"] == "127.0.0.1"
+    # the same limits as `make serve` and the container's entrypoint use (three copies, one value)
+    assert env["MAX_BODY_BYTES"] == str(MAX_BODY_BYTES)
+    assert env["FRONT_DOOR_REQUEST_TIMEOUT"] == FrontDoor.request_timeout
     (volume,) = [v for v in pod_spec(objects)["volumes"] if v["name"] == "front-door"]
     config_map = k8s.find(objects, "ConfigMap", volume["configMap"]["name"])
     assert config_map["data"] == {"haproxy.cfg": CONFIG.read_text()}

@@ -139,7 +139,7 @@ def test_entrypoint_puts_the_front_door_before_triton_when_asked() -> None:
     """Azure ML runs the image alone: HAProxy takes 8000/8001, Triton listens behind on loopback."""
     import re
 
-    from serving.front_door import CONFIG
+    from serving.front_door import CONFIG, MAX_BODY_BYTES, FrontDoor
 
     env = {"TRITON_AUTH": "endpoint", "FRONT_DOOR": "1", "DEEP_HEALTH_PORT": "8005"}
     command = entrypoint.server_command(env)
@@ -150,6 +150,8 @@ def test_entrypoint_puts_the_front_door_before_triton_when_asked() -> None:
     assert door is not None and door[0] == ["haproxy", "-db", "-f", entrypoint.FRONT_DOOR_CONFIG]
     assert set(re.findall(r"\$\{(\w+)\}", CONFIG.read_text())) <= set(door[1])
     assert (door[1]["TRITON_HTTP_PORT"], door[1]["FRONT_DOOR_HTTP_PORT"]) == ("8010", "8000")
+    assert door[1]["MAX_BODY_BYTES"] == str(MAX_BODY_BYTES)
+    assert door[1]["FRONT_DOOR_REQUEST_TIMEOUT"] == FrontDoor.request_timeout
     assert "localhost:8010" in (entrypoint.health_command(env) or [])
     assert entrypoint.front_door({}) is None and "--http-port=8000" in entrypoint.server_command(
         {"TRITON_API_KEY": "k" * 32}
