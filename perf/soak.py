@@ -33,6 +33,7 @@ import numpy as np
 import psutil
 import typer
 
+from faq.evaluate import machine
 from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
 from serving import health
 from serving.client import RETRYABLE, ClientError, Endpoint, infer
@@ -226,7 +227,8 @@ def write(folder: Path, soak: Soak, faults: list[dict], samples: list[dict], com
     each = ", ".join(f"{f['fault']} {f['recovered_s'] or float('nan'):.1f} s" for f in faults)
     where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
     text = (
-        f"{SECTION}\n\nRun of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `{command}`; records in `{where}/`.\n\n"
+        f"{SECTION}\n\nRun of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}: `{command}`; "
+        f"records in `{where}/`.\n\n"
         f"Requests {sent:,}; errors on a first attempt {first:,}; **failed after retries {failed:,}**. "
         f"Faults {len(faults)}, recovered (deep check passing again) after: {each or 'none injected'}. "
         f"Largest growth of resident memory after warm-up, between restarts: "
