@@ -30,11 +30,11 @@ def provenance_path(artifacts_dir: Path, network: str) -> Path:
     return Path(artifacts_dir) / SUBDIR / f"{network}.json"
 
 
-def random_weights_banner(network: str) -> str:
+def random_weights_banner(network: str, remedy: str = "Re-export with --weights PATH") -> str:
     """The message every place that touches a random-weight network repeats."""
     return (
         f"!!! {network}: RANDOM WEIGHTS - its predictions are MEANINGLESS. "
-        f"Re-export with --weights PATH to serve a real classifier (see docs/images.md). !!!"
+        f"{remedy} to serve a real classifier (see docs/images.md). !!!"
     )
 
 

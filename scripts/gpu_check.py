@@ -5,15 +5,16 @@
     scripts/gpu_check.sh --cpu       # here: the same run on the CPU, a tiny network (CI runs it)
     python scripts/gpu_check.py --record DIR/gpu_check.json   # its section into perf/RESULTS.md
 
-In one run: build each network in PyTorch on the GPU from its provenance (random weights,
-labelled so, unless a checkpoint is configured) and measure its compute-only throughput at its
-best batch, the ceiling; render the ``gpu-local`` repository (the network as a Python-backend
-step in half precision, decoding over the CPU cores) and start the local Triton from the
-``nvidia-pytriton`` wheel; check one answer per ensemble against the same network run directly;
-then load each ensemble with encoded JPEGs (``--images-per-request`` per gRPC request) at rising
-concurrency and record images/s, p50/p99 latency, GPU utilisation, and the CPU cores the
-preprocessing instances used. ``--cpu`` runs all of it on the CPU in FP32 with a ResNet-14
-stand-in, in about a minute, to test the path end to end where there is no GPU.
+In one run: build each network (ResNet-152 and EfficientNet-Lite0 by default) in PyTorch on the
+GPU from its provenance (random weights, labelled so, where the real ones cannot travel) and
+measure its compute-only throughput at its best batch, the ceiling; render the ``gpu-local``
+repository (the network as a Python-backend step in half precision, decoding over the CPU cores)
+and start the local Triton from the ``nvidia-pytriton`` wheel; check one answer per ensemble
+against the same network run directly; then load each ensemble with encoded JPEGs
+(``--images-per-request`` per gRPC request) at rising concurrency and record images/s, p50/p99 latency, GPU
+utilisation, and the CPU cores the preprocessing instances used. ``--cpu`` runs all of it on the
+CPU in FP32 with a ResNet-14 stand-in and EfficientNet-Lite0, in about a minute, to test the
+path end to end where there is no GPU.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from serving.triton import Ports, TritonServer, locate_triton  # noqa: E402
 
 SECTION = "## Image classification on GPU"
 TINY_DEPTH = 14
+CPU_STAND_INS = {"resnet152_pytorch": {"depth": TINY_DEPTH}}  # --cpu: EfficientNet-Lite0 is small
+DEFAULT_MODELS = ["resnet152_pytorch", "efficientnet_lite0"]
 SPAWN_S, WARM_S = 5.0, 2.0  # client processes start, then load the server unmeasured, then measure
 
 
@@ -209,7 +212,7 @@ def markdown(r: dict) -> str:
         "",
         f"Run of {r['date']}: `{r['command']}` on {r['device']} ({r['cores']} CPU cores), "
         f"torch {r['torch']}, Triton 2.51 from nvidia-pytriton, target `gpu-local`, "
-        f"{r['precision']}, {r['images_per_request']} JPEGs per gRPC request. {r['weights']}.",
+        f"{r['precision']}, {r['images_per_request']} JPEGs per gRPC request.",
     ]
     for name, m in r["models"].items():
         best = max(m["ceiling"], key=lambda p: p["images_per_s"])
@@ -217,7 +220,8 @@ def markdown(r: dict) -> str:
         check = m["answers"]
         lines += [
             "",
-            f"**{name}**: compute-only ceiling {best['images_per_s']:,.0f} images/s at batch {best['batch']} "
+            f"**{name}** ({m['weights']}): compute-only ceiling {best['images_per_s']:,.0f} images/s "
+            f"at batch {best['batch']} "
             f"(PyTorch alone); ensemble, encoded JPEG in and top-5 out, {top['images_per_s']:,.0f} images/s "
             f"at concurrency {top['concurrency']}: **{top['images_per_s'] / best['images_per_s']:.0%} of the "
             f"ceiling**. Answers: top-1 as the network run here on {check['same_top1']}/{check['photos']} "
@@ -251,9 +255,8 @@ def run(args: argparse.Namespace) -> dict:
     artifacts, repository = args.out / "artifacts", args.out / "repository"
     for name in args.models:  # provenance only: the step builds the network from it
         module = __import__(str(NETWORKS[name].torch_module), fromlist=["describe"])
-        module.describe(artifacts, **({"depth": TINY_DEPTH} if args.cpu else {}))
+        module.describe(artifacts, **(CPU_STAND_INS.get(name, {}) if args.cpu else {}))
     build("gpu-local", repository, artifacts, only=args.models, with_steps=True)
-    info = json.loads((artifacts / "imaging" / f"{args.models[0]}.json").read_text())
     result: dict = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(["scripts/gpu_check.sh", *sys.argv[1:]]),
@@ -264,7 +267,6 @@ def run(args: argparse.Namespace) -> dict:
         "torch": torch.__version__,
         "precision": "FP32" if args.cpu else "FP16",
         "images_per_request": args.images_per_request,
-        "weights": weights_note(info),
         "models": {},
     }
     models = {}
@@ -272,7 +274,11 @@ def run(args: argparse.Namespace) -> dict:
         models[name] = network_model(name, artifacts, device, dtype)
         batches = [1, 8] if args.cpu else [1, 8, 32, 64, 128, 256]
         ceiling_s = 0.5 if args.cpu else 3.0
-        result["models"][name] = {"ceiling": ceiling(models[name], device, dtype, batches, ceiling_s)}
+        info = json.loads((artifacts / "imaging" / f"{name}.json").read_text())
+        result["models"][name] = {
+            "weights": weights_note(info),
+            "ceiling": ceiling(models[name], device, dtype, batches, ceiling_s),
+        }
         print(f"{name} ceiling: {result['models'][name]['ceiling']}", flush=True)
     if args.cpu:
         os.environ[DEVICE_ENV] = "cpu"
@@ -313,7 +319,7 @@ def main() -> None:
     )
     parser.add_argument("--cpu", action="store_true", help="on the CPU, FP32, ResNet-14 stand-in, short")
     torch_networks = [name for name, network in NETWORKS.items() if network.torch_module]
-    parser.add_argument("--models", nargs="+", default=["resnet152_pytorch"], choices=torch_networks)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=torch_networks)
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=None)
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per level")
     parser.add_argument("--images-per-request", type=int, default=8)
@@ -329,7 +335,7 @@ def main() -> None:
         results.write_text(replace_section(results.read_text(), SECTION, section))
         return
     args.concurrency = args.concurrency or ([1, 2] if args.cpu else [1, 4, 16, 32, 64])
-    args.seconds = args.seconds or (3.0 if args.cpu else 15.0)
+    args.seconds = args.seconds or (3.0 if args.cpu else 10.0)
     args.out.mkdir(parents=True, exist_ok=True)
     stub_preflight()
     result = run(args)

