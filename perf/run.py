@@ -77,9 +77,6 @@ class Row:
     point: Point
 
 
-# --------------------------------------------------------------------------- inputs
-
-
 def write_inputs(folder: Path) -> dict[str, Path]:
     """perf_analyzer input-data files and the locust workload, all from the same real data:
     held-out FAQ duplicates (wordings the model never trained on) and the photos in wheels."""
@@ -100,9 +97,6 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     for name, document in documents.items():
         (folder / f"{name}.json").write_text(json.dumps(document))
     return {name: folder / f"{name}.json" for name in documents}
-
-
-# --------------------------------------------------------------------------- the tools
 
 
 def tool_environment(**extra: str) -> dict[str, str]:
@@ -173,9 +167,6 @@ def interleave(visits: dict[str, Callable[[int], float]], rounds: int) -> list[d
     return results
 
 
-# --------------------------------------------------------------------------- servers
-
-
 @dataclass
 class Watched:
     """A Triton this run started; calling it returns its address, or raises
@@ -214,9 +205,6 @@ def baseline(name: str) -> Iterator[str]:
     # its log holds a line per request (megabytes): scratch, not a record
     with AzmlServer(SCRIPTS[name], model_dir, log_path=OUT_DIR / f"azmlinfsrv_{name}.log") as server:
         yield server.url
-
-
-# --------------------------------------------------------------------------- stages
 
 
 @dataclass
@@ -324,9 +312,6 @@ def raw_rounds(run: Run, alive: Callable[[], str]) -> None:
     for number, got in enumerate(interleave({"raw": raw, "ensemble": ensemble}, run.plan.rounds)):
         ratio = Point(number, got["ensemble"] / got["raw"], 0, 0)
         run.add(RATIO_MODEL, "round: ensemble ÷ raw ONNX Runtime", "perf_analyzer", ratio)
-
-
-# --------------------------------------------------------------------------- summary
 
 
 def summary(run: Run, command: str) -> str:

@@ -39,14 +39,14 @@ import typer
 
 from faq.evaluate import machine
 from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
-from serving import health
 from serving.client import RETRYABLE, ClientError, Endpoint, infer
+from serving.faults import FAULTS, inject
+from serving.health import healthy_after
 from serving.paths import REPO_ROOT
 from serving.triton import Ports, TritonServer, free_ports
 
 SECTION = "## Soak"
 MODELS = ["faq_match", "efficientnet_lite0"]
-FAULTS = ("stall", "kill_stub", "kill_server")
 RUN = OUT_DIR / "soak_run"  # the served stack's state (with its admin key) and logs: scratch
 PER_PROCESS = 150  # requests/s one client process sends (one synchronous client reaches ~270/s)
 Counts = dict[tuple[int, str], list[int]]  # (minute, model) -> sent, first errors, failed
@@ -87,8 +87,8 @@ def load(
 
 
 class Soak:
-    def __init__(self, folder: Path, ports: Ports) -> None:
-        self.folder, self.ports = folder, ports
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
         self.counts: Counts = {}
         self.started = time.monotonic()
         self.elapsed = 0.0
@@ -109,32 +109,10 @@ class Soak:
         state = self.state()
         return TritonServer(REPO_ROOT, Ports(state["triton_http"]), admin_key=state["admin_key"])
 
-    def inject(self, number: int) -> tuple[str, str]:
-        """The ``number``-th fault: (what, whose)."""
-        fault, stubs = FAULTS[number % len(FAULTS)], self.server().stubs()
-        if fault == "kill_server":
-            os.kill(self.state()["triton_pid"], signal.SIGKILL)
-            return fault, "tritonserver"
-        model = sorted(stubs)[number % len(stubs)]
-        if fault == "kill_stub":
-            os.kill(stubs[model][0], signal.SIGKILL)
-        else:
-            os.kill(stubs[model][0], signal.SIGSTOP)
-            time.sleep(1.5)
-            os.kill(stubs[model][0], signal.SIGCONT)
-        return fault, model
-
-    def recovered_after(self, since: float, limit_s: float = 300) -> float | None:
-        time.sleep(1)
-        while time.monotonic() - since < limit_s:
-            try:
-                server = self.server()
-                if all(v.healthy for v in health.check(server.http_url, 5, server.admin_key)):
-                    return time.monotonic() - since
-            except (OSError, ValueError, KeyError):
-                pass  # the state file is rewritten during a restart
-            time.sleep(0.5)
-        return None
+    def address(self) -> tuple[str, str]:
+        """The server's HTTP address and admin key, for the deep check."""
+        server = self.server()
+        return server.http_url, str(server.admin_key)
 
     def memory(self) -> dict[str, int]:
         """Resident KiB of the server, each stub (summed by model) and the front door."""
@@ -166,7 +144,7 @@ def main(
     folder.mkdir(parents=True, exist_ok=True)
     repository = OUT_DIR / "soak_repository"
     build("cpu", repository, only=MODELS, with_steps=True)
-    soak, flags = Soak(folder, Ports(*free_ports(3))), ["--repository", str(repository)]
+    soak, flags = Soak(Ports(*free_ports(3))), ["--repository", str(repository)]
     for name, port in soak.ports.__dict__.items():
         flags += [f"--{name}-port", str(port)]
     shutil.rmtree(RUN, ignore_errors=True)
@@ -200,8 +178,10 @@ def main(
                 samples.append({"s": round(now - soak.started), **soak.memory()})
                 next_sample += 10
             if now >= next_fault and end - now > min(60, fault_every):  # time left to recover
-                kind, target = soak.inject(len(faults))
-                took = soak.recovered_after(now)
+                kind = FAULTS[len(faults) % len(FAULTS)]
+                target = inject(kind, soak.server().stubs(), soak.state()["triton_pid"], len(faults))
+                time.sleep(1)  # for the fault to show before the check
+                took = healthy_after(soak.address, 300, now)
                 faults.append(
                     {"s": round(now - soak.started), "fault": kind, "target": target, "recovered_s": took}
                 )

@@ -18,6 +18,7 @@ Kubernetes manifests pass them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import struct
@@ -25,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +127,22 @@ def check(url: str, timeout: float = 4.0, admin_key: str | None = None) -> list[
         return [Verdict("(server)", False, "no ensemble is ready", 0.0)]
     with ThreadPoolExecutor(len(models)) as pool:
         return list(pool.map(lambda m: check_one(base, *m, timeout), models))
+
+
+def healthy_after(
+    server: Callable[[], tuple[str, str | None]], within_s: float, since: float | None = None
+) -> float | None:
+    """Seconds from ``since`` (default: now, on ``time.monotonic``) until every ensemble passes
+    :func:`check` again, or None after ``within_s``. ``server`` returns ``(url, admin key)`` and
+    is asked each time, as a restart may move what it reads (a state file being rewritten)."""
+    since = time.monotonic() if since is None else since
+    while time.monotonic() - since < within_s:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            url, admin_key = server()
+            if all(v.healthy for v in check(url, 5, admin_key)):
+                return time.monotonic() - since
+        time.sleep(0.5)
+    return None
 
 
 def serve(port: int, url: str, timeout: float) -> ThreadingHTTPServer:

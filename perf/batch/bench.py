@@ -2,8 +2,9 @@
 
     .venv/bin/python -m perf.batch.bench [--quick]   # ~10 min on 2 cores; updates perf/RESULTS.md
 
-Subsets scored from fresh interpreters, the original one-process-per-model pattern on the same
-series, and a subset through Azurite; record in ``perf/out/batch/bench.json``."""
+Subsets scored from fresh interpreters, and the original one-process-per-model pattern on the
+same series; record in ``perf/out/batch/bench.json``. Blob Storage (Azurite) is exercised by the
+integration tests, not timed here: an emulator's speed says nothing about Azure's."""
 
 from __future__ import annotations
 
@@ -26,11 +27,10 @@ import pandas as pd
 import typer
 
 from batch_scoring import dataio, features
-from batch_scoring.azurite import AZURITE_BIN, Azurite
 from batch_scoring.generate import GenSpec, generate
 from batch_scoring.model import PRESETS, fit
 from batch_scoring.schema import MODEL_MANIFEST, VALUE, Partition
-from batch_scoring.storage import LocalContainer, Store, StoreSpec
+from batch_scoring.storage import LocalContainer, StoreSpec
 from batch_scoring.train import train_all
 from faq.evaluate import machine
 from perf import OUT_DIR, RESULTS_MD, replace_section
@@ -47,10 +47,6 @@ def original_pattern_command(
     script = REPO / "perf" / "batch" / "original_pattern.py"
     args = ["--csv", csv, "--model", model, "--device", device, "--sensor", sensor, "--out", out, *extra]
     return [sys.executable, str(script), *map(str, args)]
-
-
-def log(msg: str) -> None:
-    typer.echo(f"[{datetime.now():%H:%M:%S}] {msg}")
 
 
 def subset_store(full: Path, keys: list[str], dst: Path) -> Path:
@@ -128,7 +124,7 @@ def fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
 def markdown(r: dict) -> str:
     """The generated section of perf/RESULTS.md for one run (its record is bench.json)."""
     g, b, q = r["growth"], r["baseline"], r.get("train_summary", {})
-    made = f"made in {r['generate_s']:.0f} s, trained in {r['train_s']:.0f} s" if "train_s" in r else "reused"
+    made = f"made in {r['generate_s']:.0f} s, trained in {r['train_s']:.0f} s"
     lines = [
         SECTION,
         "",
@@ -156,22 +152,7 @@ def markdown(r: dict) -> str:
         f"{', '.join(f'{x:.1f}' for x in b['ours_runs_s'])} s): **{b['ratio']:.0f}x**; predictions agree "
         f"on {100 * b['agreement']:.3f}% of readings.",
     ]
-    if a := r.get("azurite"):
-        lines += ["", f"Through Azurite ({a['series']:,} series): {a['wall_s']:.1f} s wall."]
     return "\n".join(lines) + "\n"
-
-
-def reusable(full: Path, devices: int) -> bool:
-    manifest = full / "data" / "manifest.json"
-    trained = (full / "models" / MODEL_MANIFEST).exists() and manifest.exists()
-    return trained and json.loads(manifest.read_text())["generator"]["devices"] == devices
-
-
-def upload(src: Path, store: Store) -> None:
-    for sub, container in (("data", store.data), ("models", store.models)):
-        local = LocalContainer(src / sub)
-        for name in local.list():
-            container.write_bytes(name, local.read_bytes(name))
 
 
 @app.command()
@@ -180,15 +161,13 @@ def main(
     readings: Annotated[int, typer.Option()] = 1440,
     scales: Annotated[str, typer.Option(help="subset sizes to score")] = "100,1000,10000",
     baseline_series: Annotated[int, typer.Option(help="series for the original-pattern comparison")] = 100,
-    azurite_series: Annotated[int, typer.Option(help="series scored through Azurite (0: skip)")] = 1000,
     workers: Annotated[int, typer.Option()] = 2,
     root: Annotated[Path, typer.Option()] = REPO / "build" / "batch-bench",
-    reuse: Annotated[bool, typer.Option(help="keep data and models of a previous run")] = False,
     quick: Annotated[bool, typer.Option(help="300 series; writes under perf/out only")] = False,
     results: Annotated[Path | None, typer.Option(help="markdown file to update")] = RESULTS_MD,
 ) -> None:
     if quick:
-        series, scales, baseline_series, azurite_series, results = 300, "30,100,300", 20, 100, None
+        series, scales, baseline_series, results = 300, "30,100,300", 20, None
     sizes = sorted(s for s in {int(s) for s in scales.split(",")} | {series} if s <= series)
     gen = GenSpec(devices=series // 10, sensors=10, readings=readings, seed=2024)
     full, load_before = root / "full", os.getloadavg()
@@ -196,16 +175,15 @@ def main(
     record: dict = {"series": series, "readings": readings, "workers": workers, "machine": machine()}
     record["command"] = " ".join(["python -m perf.batch.bench", *sys.argv[1:]])
     record["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if not (reuse and reusable(full, gen.devices)):
-        shutil.rmtree(full, ignore_errors=True)
-        log(f"generating {series:,} series x {readings:,} readings, then training")
-        t0 = time.perf_counter()
-        generate(spec, gen, workers=workers, progress=False)
-        record["generate_s"], t0 = time.perf_counter() - t0, time.perf_counter()
-        manifest = train_all(spec, PRESETS["default"], workers=workers, progress=False)
-        record["train_s"] = time.perf_counter() - t0
-        if manifest["errors"]:
-            raise RuntimeError(f"training failed: {list(manifest['errors'].items())[:3]}")
+    shutil.rmtree(full, ignore_errors=True)
+    typer.echo(f"generating {series:,} series x {readings:,} readings, then training")
+    t0 = time.perf_counter()
+    generate(spec, gen, workers=workers, progress=False)
+    record["generate_s"], t0 = time.perf_counter() - t0, time.perf_counter()
+    manifest = train_all(spec, PRESETS["default"], workers=workers, progress=False)
+    record["train_s"] = time.perf_counter() - t0
+    if manifest["errors"]:
+        raise RuntimeError(f"training failed: {list(manifest['errors'].items())[:3]}")
     manifest = json.loads((full / "models" / MODEL_MANIFEST).read_text())
     record["train_summary"], keys = manifest["summary"], sorted(manifest["models"])
 
@@ -213,7 +191,7 @@ def main(
     for n in sizes:
         store = full if n == series else subset_store(full, keys[:n], root / f"subset-{n}")
         shutil.rmtree(store / "preds", ignore_errors=True)
-        log(f"scoring {n:,} series")
+        typer.echo(f"scoring {n:,} series")
         res = run_cli(["--store", f"local:{store}"], workers, root / f"run-{n}")
         assert res["scored"] == n and res["failed"] == 0, res
         record["scales"].append({**res, "series": n})
@@ -221,7 +199,7 @@ def main(
     record["growth"] = {"fixed_s": fixed, "per_series_s": per}
 
     nb = min(baseline_series, series)
-    log(f"original pattern on {nb} series (one process per model)")
+    typer.echo(f"original pattern on {nb} series (one process per model)")
     config = replace(PRESETS["default"], **{k: manifest["config"][k] for k in ("features", "gamma", "nu")})
     ours_store = subset_store(full, keys[:nb], root / f"subset-baseline-{nb}")
 
@@ -236,17 +214,6 @@ def main(
     same = agreement(root / "baseline", ours_store, keys[:nb])
     record["baseline"] = {**b, "ours_wall_s": median, "ours_runs_s": ours, "ratio": b["wall_s"] / median}
     record["baseline"]["agreement"] = same
-
-    if azurite_series and AZURITE_BIN.exists():
-        na = min(azurite_series, series)
-        with Azurite(location=root / "azurite") as az:
-            log(f"scoring {na:,} series through Azurite")
-            blob = StoreSpec.parse(f"azurite:{az.port}", prefix="bench-").open()
-            upload(subset_store(full, keys[:na], root / f"subset-azurite-{na}"), blob)
-            at = ["--store", f"azurite:{az.port}", "--prefix", "bench-"]
-            res = run_cli(at, workers, root / "run-azurite")
-        shutil.rmtree(root / "azurite", ignore_errors=True)
-        record["azurite"] = {**res, "series": na}
 
     record["load"] = [load_before[0], os.getloadavg()[0]]
     (OUT_DIR / "batch").mkdir(parents=True, exist_ok=True)

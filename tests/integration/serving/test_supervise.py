@@ -15,9 +15,10 @@ import pytest
 
 from export.build_repository import build
 from faq.client import ask
-from serving import health
 from serving.client import ClientError, Endpoint
+from serving.faults import stall
 from serving.front_door import FrontDoor
+from serving.health import healthy_after
 from serving.supervise import Supervisor
 from serving.triton import Ports, TritonServer, free_ports
 
@@ -41,12 +42,9 @@ def supervised(tmp_path: Path) -> Iterator[Supervisor]:
 
 
 def _wait_healthy(server: TritonServer, within_s: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < within_s:
-        if all(v.healthy for v in health.check(server.http_url, timeout=5, admin_key=server.admin_key)):
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise AssertionError(f"not healthy again within {within_s:.0f} s")
+    took = healthy_after(lambda: (server.http_url, server.admin_key), within_s)
+    assert took is not None, f"not healthy again within {within_s:.0f} s"
+    return took
 
 
 class Load:
@@ -116,10 +114,7 @@ def test_a_stub_stalled_past_the_deadline_under_load(supervised: Supervisor, sta
     server = supervised.server
     with Load(server) as load:
         time.sleep(1)
-        stub = server.stubs()["faq_classifier"][0]
-        os.kill(stub, signal.SIGSTOP)
-        time.sleep(stall_s)
-        os.kill(stub, signal.SIGCONT)
+        stall(server.stubs()["faq_classifier"][0], stall_s)
         time.sleep(3)
         _wait_healthy(server, START_UP_S + 10)
         recovered_at = load.answers
