@@ -19,6 +19,7 @@ from serving.catalog import all_models
 from serving.modelspec import TARGETS, ModelSpec, Target
 from serving.paths import ARTIFACTS_DIR, MODEL_REPOSITORY_DIR
 from serving.render import validate, write_model
+from serving.versions import HISTORY_FILE, restore
 
 log = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -64,6 +65,8 @@ def build(
     ensure_artifacts(specs, artifacts_dir, rebuild, target)
     repository.mkdir(parents=True, exist_ok=True)
     written = [write_model(spec, target, repository, artifacts_dir) for spec in specs]
+    for released in repository.glob(f"*/{HISTORY_FILE}"):  # released versions serve again
+        restore(repository, released.parent.name)
     if not only:  # drop models that no longer exist in the catalog
         keep = {spec.name for spec in specs}
         for child in repository.iterdir():

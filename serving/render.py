@@ -31,6 +31,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from serving.modelspec import NATIVE_ONNX, ModelSpec, Target, TensorSpec
 from serving.paths import ARTIFACTS_DIR, CONFIGS_DIR
+from serving.versions import HISTORY_FILE
 
 ONNX_RUNNER_STEP = "ensembles.steps.onnx:OnnxRunner"
 TORCH_NETWORK_STEP = "ensembles.steps.torch_network:TorchNetwork"
@@ -238,10 +239,17 @@ def write_model(
     repository: Path,
     artifacts_dir: Path = ARTIFACTS_DIR,
 ) -> Path:
-    """Write ``<repository>/<name>/config.pbtxt`` and version ``1`` files for ``spec``."""
+    """Write ``<repository>/<name>/config.pbtxt`` and version ``1`` files for ``spec``. Other
+    version folders (released by ``serving.versions``) and the release history are kept."""
     model_dir = repository / spec.name
     if model_dir.exists():
-        shutil.rmtree(model_dir)
+        for child in model_dir.iterdir():
+            if (
+                child.name == "1"
+                or child.name == "warmup"
+                or not (child.name.isdigit() or child.name == HISTORY_FILE)
+            ):
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     version_dir = model_dir / "1"
     version_dir.mkdir(parents=True)
     (model_dir / "config.pbtxt").write_text(to_pbtxt(build_config(spec, target)))

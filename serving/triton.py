@@ -270,6 +270,22 @@ class TritonServer(ManagedServer):
     def _admin(self) -> dict[str, str]:
         return {"admin-key": self.admin_key} if self.admin_key else {}
 
+    def load(self, model: str, timeout: float = 300.0) -> None:
+        """Load ``model`` from the repository as it is on disk now (new versions, a changed
+        config); the versions it already serves keep serving until the new ones are ready."""
+        request = urllib.request.Request(
+            f"http://{self.http_url}/v2/repository/models/{model}/load",
+            data=b"{}",
+            headers=self._admin(),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            reason = exc.read().decode(errors="replace")[:800]
+            raise TritonError(f"Triton refused to load {model}: HTTP {exc.code} {reason}") from None
+
     def reload(self, model: str, timeout: float = 120.0) -> None:
         """Load ``model`` anew, with new instances (and stubs), while the rest keeps serving.
 
