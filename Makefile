@@ -7,7 +7,7 @@ METRICS_PORT ?= 8002
 Q ?= How do I remove a specific item from an array in JavaScript?
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo build configs build-gpu build-cpu-container gpu-fetch gpu-check-cpu serve serve-fg stop status ask test test-unit test-integration lint
+.PHONY: help setup demo build configs build-gpu build-cpu-container gpu-fetch gpu-check-cpu serve serve-fg stop status ask faq-release faq-versions faq-rollback test test-unit test-integration lint
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,15 @@ status: ## list the models of the running server and their state
 
 ask: ## ask the FAQ model a question: make ask Q="how to clone an object"
 	$(PY) -m faq.client --url localhost:$(HTTP_PORT) "$(Q)"
+
+faq-release: ## train a new FAQ version (DATA=folder, default the shipped set); promoted under traffic if not worse
+	$(PY) -m faq.release new $(if $(DATA),--data $(DATA))
+
+faq-versions: ## the FAQ versions in model_repository/, which one serves, the last switches
+	$(PY) -m faq.release list
+
+faq-rollback: ## serve again the FAQ version that served before, under traffic
+	$(PY) -m faq.release rollback
 
 test: ## set up, then run the whole test suite (what CI runs)
 	bash scripts/test.sh

@@ -17,6 +17,12 @@ Two ways to serve:
   its own Triton image. That image has none of the project's packages, so it can only serve
   models with native backends (ONNX/TensorRT): ``native-repository`` copies that subset.
 
+A new model version rolls out blue/green: the repository is registered again as the next version
+of the same model (``model-repository.yml`` carries ``--model-version``), a second deployment
+(``deployment-managed-rollout.yml``, ``triton-v<N>``) serves it beside ``triton-custom``, and
+``endpoint-managed-traffic.yml`` splits the endpoint's traffic between them
+(``--rollout-percent``); ``deploy/aml_deploy.sh rollout|shift|rollback`` applies them.
+
     python -m deploy.aml dry-run --out build/aml
 """
 
@@ -64,7 +70,10 @@ SCHEMA_URLS = {
     "deployment-managed-custom.yml": _SCHEMAS + "managedOnlineDeployment.schema.json",
     "deployment-kubernetes-custom.yml": _SCHEMAS + "kubernetesOnlineDeployment.schema.json",
     "deployment-managed-nocode.yml": _SCHEMAS + "managedOnlineDeployment.schema.json",
+    "deployment-managed-rollout.yml": _SCHEMAS + "managedOnlineDeployment.schema.json",
+    "endpoint-managed-traffic.yml": _SCHEMAS + "managedOnlineEndpoint.schema.json",
 }
+BLUE = "triton-custom"  # the deployment that serves first; each rollout adds triton-v<N> beside it
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -82,6 +91,10 @@ class AmlSettings:
     instance_count: int = 1
     k8s_compute: str = "aks-gpu"
     k8s_instance_type: str = "gpuinstance"
+    model_version: str = "1"  # of the registered repository that triton-custom serves
+    rollout_version: str = "2"  # the repository version a rollout deploys beside it
+    rollout_percent: int = 10  # of the endpoint's traffic sent to the new version at first
+    serving_deployment: str = BLUE  # the deployment a rollout shares the traffic with
 
 
 def inference_config() -> dict[str, dict[str, object]]:
@@ -102,10 +115,14 @@ def environment(settings: AmlSettings) -> Environment:
     )
 
 
-def repository_model(path: str) -> Model:
+REPOSITORY_MODEL = "triton-scoring-repository"
+
+
+def repository_model(path: str, version: str = "1") -> Model:
     """The GPU repository as a folder model, mounted at $AZUREML_MODEL_DIR/<folder name>."""
     return Model(
-        name="triton-scoring-repository",
+        name=REPOSITORY_MODEL,
+        version=version,
         path=path,
         type=AssetTypes.CUSTOM_MODEL,
         description="Triton model repository rendered by `make build-gpu`",
@@ -146,8 +163,8 @@ def build_entities(settings: AmlSettings) -> dict[str, Any]:
     )
     # the same Triton container on both computes; only the endpoint and instance type differ
     custom: dict[str, Any] = {
-        "name": "triton-custom",
-        "model": repository_model(repo_rel),
+        "name": BLUE,
+        "model": repository_model(repo_rel, settings.model_version),
         "environment": environment(settings),
         "environment_variables": container_env(folder),
         "instance_count": settings.instance_count,
@@ -174,14 +191,26 @@ def build_entities(settings: AmlSettings) -> dict[str, Any]:
         instance_type=settings.instance_type,
         instance_count=settings.instance_count,
     )
+    green = f"triton-v{settings.rollout_version}"
+    rollout = ManagedOnlineDeployment(  # the registered version by reference: nothing uploaded again
+        **{**custom, "name": green, "model": f"azureml:{REPOSITORY_MODEL}:{settings.rollout_version}"},
+        endpoint_name=settings.endpoint,
+        instance_type=settings.instance_type,
+    )
+    split = {settings.serving_deployment: 100 - settings.rollout_percent, green: settings.rollout_percent}
+    traffic = ManagedOnlineEndpoint(
+        name=settings.endpoint, auth_mode="key", description=managed_endpoint.description, traffic=split
+    )
     return {
         "endpoint-managed.yml": managed_endpoint,
         "endpoint-kubernetes.yml": k8s_endpoint,
-        "model-repository.yml": repository_model(repo_rel),
+        "model-repository.yml": repository_model(repo_rel, settings.model_version),
         "model-triton-native.yml": nocode_model,
         "deployment-managed-custom.yml": managed_custom,
         "deployment-kubernetes-custom.yml": k8s_custom,
         "deployment-managed-nocode.yml": managed_nocode,
+        "deployment-managed-rollout.yml": rollout,
+        "endpoint-managed-traffic.yml": traffic,
     }
 
 
@@ -252,6 +281,12 @@ def dry_run_command(
     instance_type: Annotated[str, typer.Option(help="managed GPU SKU")] = AmlSettings.instance_type,
     k8s_compute: Annotated[str, typer.Option(help="attached AKS compute name")] = AmlSettings.k8s_compute,
     k8s_instance_type: Annotated[str, typer.Option(help="InstanceType on the AKS compute")] = "gpuinstance",
+    model_version: Annotated[str, typer.Option(help="registered repository version serving now")] = "1",
+    rollout_version: Annotated[str, typer.Option(help="repository version to roll out")] = "2",
+    rollout_percent: Annotated[
+        int, typer.Option(help="traffic share of the new version", min=0, max=100)
+    ] = 10,
+    serving_deployment: Annotated[str, typer.Option(help="deployment serving now")] = BLUE,
 ) -> None:
     """Write the endpoint, model and deployment YAML (no Azure call)."""
     settings = AmlSettings(
@@ -263,6 +298,10 @@ def dry_run_command(
         instance_type=instance_type,
         k8s_compute=k8s_compute,
         k8s_instance_type=k8s_instance_type,
+        model_version=model_version,
+        rollout_version=rollout_version,
+        rollout_percent=rollout_percent,
+        serving_deployment=serving_deployment,
     )
     for path in dry_run(settings, out.resolve()):
         typer.echo(f"wrote {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")

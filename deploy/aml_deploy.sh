@@ -4,6 +4,10 @@
 #
 #   RESOURCE_GROUP=rg-triton WORKSPACE=mlw-triton IMAGE=myregistry.azurecr.io/triton-scoring-stack:0.1.0 \
 #     deploy/aml_deploy.sh [managed|kubernetes|nocode]
+#   A new model version, blue/green on the managed endpoint (SERVING: the deployment serving now):
+#     VERSION=2 PERCENT=10 deploy/aml_deploy.sh rollout    # register it, deploy triton-v2, send it 10%
+#     VERSION=2 PERCENT=100 deploy/aml_deploy.sh shift     # then all of it (delete $SERVING after)
+#     VERSION=2 deploy/aml_deploy.sh rollback              # all traffic back to $SERVING
 #
 # Needs: az with the ml extension (`az extension add -n ml`), logged in; the image pushed
 # (deploy/build_push.sh) to a registry the workspace can pull from; for `kubernetes`, an AKS
@@ -19,13 +23,17 @@ ENDPOINT=${ENDPOINT:-triton-scoring}
 K8S_ENDPOINT=${K8S_ENDPOINT:-triton-scoring-aks}
 K8S_COMPUTE=${K8S_COMPUTE:-aks-gpu}
 OUT=${OUT:-build/aml}
+VERSION=${VERSION:-2}
+PERCENT=${PERCENT:-10}
+SERVING=${SERVING:-triton-custom}
 ml=(az ml)
 defaults=(--resource-group "$RESOURCE_GROUP" --workspace-name "$WORKSPACE")
 
 [ -d build/model_repository_gpu ] || make build-gpu
 .venv/bin/python -m deploy.aml native-repository
 .venv/bin/python -m deploy.aml dry-run --out "$OUT" --image "$IMAGE" \
-  --endpoint "$ENDPOINT" --k8s-endpoint "$K8S_ENDPOINT" --k8s-compute "$K8S_COMPUTE"
+  --endpoint "$ENDPOINT" --k8s-endpoint "$K8S_ENDPOINT" --k8s-compute "$K8S_COMPUTE" \
+  --rollout-version "$VERSION" --rollout-percent "$PERCENT" --serving-deployment "$SERVING"
 
 case "$TARGET" in
   managed)
@@ -48,7 +56,20 @@ case "$TARGET" in
     # no traffic: call it with the header `azureml-model-deployment: triton-nocode`
     "${ml[@]}" online-deployment create "${defaults[@]}" -f "$OUT/deployment-managed-nocode.yml"
     name=$ENDPOINT ;;
-  *) echo "usage: $0 [managed|kubernetes|nocode]" >&2; exit 2 ;;
+  rollout)
+    "${ml[@]}" model create "${defaults[@]}" -f "$OUT/model-repository.yml" --version "$VERSION"
+    # no traffic yet: the deployment becomes ready (deep check) before any request reaches it
+    "${ml[@]}" online-deployment create "${defaults[@]}" -f "$OUT/deployment-managed-rollout.yml"
+    "${ml[@]}" online-endpoint update "${defaults[@]}" -f "$OUT/endpoint-managed-traffic.yml"
+    name=$ENDPOINT ;;
+  shift)
+    "${ml[@]}" online-endpoint update "${defaults[@]}" -n "$ENDPOINT" \
+      --traffic "$SERVING=$((100 - PERCENT)) triton-v$VERSION=$PERCENT"
+    name=$ENDPOINT ;;
+  rollback)
+    "${ml[@]}" online-endpoint update "${defaults[@]}" -n "$ENDPOINT" --traffic "$SERVING=100 triton-v$VERSION=0"
+    name=$ENDPOINT ;;
+  *) echo "usage: $0 [managed|kubernetes|nocode|rollout|shift|rollback]" >&2; exit 2 ;;
 esac
 
 uri=$("${ml[@]}" online-endpoint show "${defaults[@]}" -n "$name" --query scoring_uri -o tsv)

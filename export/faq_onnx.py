@@ -1,12 +1,16 @@
 """Train the FAQ matcher and export it to ONNX with skl2onnx, plus the FAQ table it serves.
 
-Writes two files into ``<artifacts>/faq/<fingerprint>/`` (see :mod:`faq.specs`):
+Writes three files into ``<artifacts>/faq/<fingerprint>/`` (see :mod:`faq.specs`), which are
+also what ``python -m faq.release`` writes into each new version of the served model:
 
 * ``faq_classifier.onnx``: input ``TEXT`` (string ``[N, 1]``, already cleaned), output
   ``PROBABILITIES`` (float32 ``[N, n_originals]``); the names are the Triton tensor names, so
   the native ``onnxruntime`` backend needs no mapping;
 * ``faq_table.json``: ``faq_id``, ``question`` and ``answer`` per probability column, loaded by
-  ``faq_postprocess``.
+  ``faq_postprocess``;
+* ``faq_provenance.json``: where it came from (data hash, code fingerprint, time), its accuracy on
+  held-out duplicates (the same recipe trained without them), and a short hash of every text it
+  was trained on, so that a later release compares models only on questions neither has seen.
 
 The served model is trained on *all* duplicates (plus the originals' questions and answers);
 ``python -m faq.evaluate`` measures the same recipe trained on the train split only.
@@ -15,9 +19,11 @@ Deterministic (fixed seed) and takes a few seconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,9 +35,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from faq.data import load_dataset
-from faq.model import FaqModel
-from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, TABLE_FILE, fingerprint
+from faq.data import FaqDataset, load_dataset, split_duplicates
+from faq.model import FaqModel, training_data
+from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, PROVENANCE_FILE, TABLE_FILE, fingerprint
 from serving.paths import ARTIFACTS_DIR
 
 log = logging.getLogger(__name__)
@@ -96,18 +102,56 @@ def faq_table(model: FaqModel) -> dict[str, list]:
     }
 
 
-def export(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
-    """Train on the shipped data set and write the ONNX model and the FAQ table; returns the folder."""
-    out_dir = Path(artifacts_dir) / ARTIFACT_DIR
-    ds = load_dataset()
+def text_hash(text: str) -> str:
+    """A short, stable name for a training text (provenance lists them; collisions are harmless)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def held_out_accuracy(ds: FaqDataset) -> dict[str, float]:
+    """Acc@1 and Acc@3 of the recipe on held-out duplicates: trained on the train split only."""
+    from faq.evaluate import accuracy
+
+    train, test = split_duplicates(ds)
+    model = FaqModel.fit(ds, train)
+    result = accuracy(model.predict_proba_clean(list(test["text"])), model.faq_ids, test["faq_id"])
+    return {"acc1": result.acc1, "acc3": result.acc3, "n": result.n}
+
+
+def write_model(ds: FaqDataset, out_dir: Path, source: str) -> dict:
+    """Train on all of ``ds`` and write the three files into ``out_dir``; returns the provenance."""
     model = FaqModel.fit(ds)
-    onx = to_onnx(model.pipeline)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{CLASSIFIER_FILE}.part"
-    onnx.save(onx, tmp)
+    onnx.save(to_onnx(model.pipeline), tmp)
     tmp.replace(out_dir / CLASSIFIER_FILE)
     table = {"fingerprint": fingerprint(), **faq_table(model)}
     (out_dir / TABLE_FILE).write_text(json.dumps(table, ensure_ascii=False, indent=1))
+    provenance = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "data_sha256": data_hash(ds),
+        "code": fingerprint(),
+        "originals": len(ds.originals),
+        "duplicates": len(ds.duplicates),
+        "held_out": held_out_accuracy(ds),
+        "trained_on": sorted({text_hash(t) for t in training_data(ds, ds.duplicates)[0]}),
+    }
+    (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1))
+    return provenance
+
+
+def data_hash(ds: FaqDataset) -> str:
+    digest = hashlib.sha256()
+    for frame in (ds.originals, ds.duplicates):
+        digest.update(frame.to_csv(index=False).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def export(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
+    """Train on the shipped data set and write the model's files; returns the folder."""
+    out_dir = Path(artifacts_dir) / ARTIFACT_DIR
+    ds = load_dataset()
+    write_model(ds, out_dir, "shipped data set (faq/datasets/stackoverflow_js)")
     # earlier fingerprints are stale: the data or the code has changed since
     for sibling in out_dir.parent.iterdir():
         if sibling.is_dir() and sibling != out_dir:

@@ -51,6 +51,7 @@ MODEL_NAME = "faq_match"
 
 CLASSIFIER_FILE = "faq_classifier.onnx"
 TABLE_FILE = "faq_table.json"
+PROVENANCE_FILE = "faq_provenance.json"
 
 _ROOT = Path(__file__).resolve().parent.parent
 _FINGERPRINTED = (
@@ -131,7 +132,10 @@ POSTPROCESS = ModelSpec(
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=2),
     python_step="ensembles.steps.faq:FaqPostprocess",
-    extra_files={TABLE_FILE: f"{ARTIFACT_DIR}/{TABLE_FILE}"},
+    extra_files={
+        TABLE_FILE: f"{ARTIFACT_DIR}/{TABLE_FILE}",
+        PROVENANCE_FILE: f"{ARTIFACT_DIR}/{PROVENANCE_FILE}",
+    },
     exporter=EXPORTER,
     parameters={"TOP_K": str(TOP_K), "TABLE_FILE": TABLE_FILE},
 )

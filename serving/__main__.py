@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from serving.front_door import FrontDoor, FrontDoorError
-from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR
+from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR, STATE_FILE
 from serving.supervise import Supervisor
 from serving.triton import (
     Ports,
@@ -32,7 +32,6 @@ from serving.triton import (
 )
 
 app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
-STATE_FILE = RUN_DIR / "triton.json"
 SUPERVISOR_LOG = RUN_DIR / "supervisor.log"
 
 
@@ -99,6 +98,7 @@ def serve(
             "triton_http": triton_ports.http,
             "front_door_pid": door.process.pid if door and door.process else None,
             "log": str(log_file),
+            "repository": str(repository.resolve()),
             "admin_key": admin_key,
         }
         STATE_FILE.touch(mode=0o600)

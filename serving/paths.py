@@ -15,6 +15,7 @@ CONFIGS_DIR = REPO_ROOT / "deploy" / "configs"  # committed copies of every rend
 # State, logs and the admin key of `make serve`; another folder runs a second stack beside it
 # (the soak benchmark does).
 RUN_DIR = Path(os.environ.get("TRITON_STACK_RUN_DIR") or REPO_ROOT / ".run")
+STATE_FILE = RUN_DIR / "triton.json"  # the running `serve`: pids, ports, repository, admin key (0600)
 
 
 def checkout_files() -> list[Path]:

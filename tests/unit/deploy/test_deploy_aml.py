@@ -75,6 +75,23 @@ def test_custom_container_deployments(out: Path, file: str, cls: type, instance_
     assert deployment.readiness_probe.failure_threshold * deployment.readiness_probe.period >= 900
 
 
+def test_a_new_model_version_rolls_out_blue_green(out: Path) -> None:
+    """The repository is a versioned model; the rollout deployment serves the next version by
+    reference beside the serving one, with the same container, probes and settings, and the
+    endpoint splits its traffic between the two."""
+    model = load_model(out / "model-repository.yml")
+    assert model.name == aml.REPOSITORY_MODEL and model.version == "1"
+    blue = load_online_deployment(out / "deployment-managed-custom.yml")
+    green = load_online_deployment(out / "deployment-managed-rollout.yml")
+    assert green.name == "triton-v2" and green.model.removeprefix("azureml:") == f"{aml.REPOSITORY_MODEL}:2"
+    assert green.environment.image == blue.environment.image == IMAGE
+    assert green.environment_variables == blue.environment_variables
+    assert green.readiness_probe.failure_threshold == blue.readiness_probe.failure_threshold
+    endpoint = load_online_endpoint(out / "endpoint-managed-traffic.yml")
+    assert endpoint.name == "triton-scoring" and endpoint.auth_mode == "key"
+    assert endpoint.traffic == {aml.BLUE: 90, "triton-v2": 10}
+
+
 def test_yaml_paths_are_relative_to_the_yaml(out: Path) -> None:
     data = yaml.safe_load((out / "deployment-managed-custom.yml").read_text())
     assert not os.path.isabs(data["model"]["path"])

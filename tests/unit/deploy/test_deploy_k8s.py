@@ -152,6 +152,27 @@ def test_probes(rendered: dict[str, list[Obj]], overlay: str, min_startup_s: int
 
 
 @pytest.mark.parametrize("overlay", k8s.OVERLAYS)
+def test_a_new_image_rolls_out_and_back_without_downtime(
+    rendered: dict[str, list[Obj]], overlay: str
+) -> None:
+    """A model version is an image tag: `kubectl set image` rolls it out, `kubectl rollout undo`
+    back. A new pod takes traffic only once the deep check passes (and has for a while); an old
+    one goes only after, and keeps serving until the endpoints have let it go."""
+    spec = k8s.find(rendered[overlay], "Deployment", "triton")["spec"]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert (
+        spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        and spec["strategy"]["rollingUpdate"]["maxSurge"] >= 1
+    )
+    assert spec["minReadySeconds"] >= 5 and spec["revisionHistoryLimit"] >= 2
+    assert container(rendered[overlay])["readinessProbe"]["exec"]["command"][2] == "serving.health"
+    grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
+    for name in ("triton", "front-door"):
+        wait = container(rendered[overlay], name)["lifecycle"]["preStop"]["exec"]["command"]
+        assert wait[0] == "sleep" and 5 <= int(wait[1]) < grace / 2
+
+
+@pytest.mark.parametrize("overlay", k8s.OVERLAYS)
 def test_shm_and_non_root(rendered: dict[str, list[Obj]], overlay: str) -> None:
     spec = pod_spec(rendered[overlay])
     c = container(rendered[overlay])
