@@ -76,8 +76,7 @@ def judge(
 ) -> Verdict:
     """Compare the candidate (its provenance) with the serving version (its folders in
     ``repository``), as the module docstring says."""
-    from export.faq_onnx import text_hash
-    from faq.data import split_duplicates
+    from export.faq_onnx import held_out_split, text_hash
     from faq.model import FaqModel
 
     classifier = repository / CLASSIFIER / str(serving[CLASSIFIER])
@@ -85,7 +84,10 @@ def judge(
     recorded = postprocess / PROVENANCE_FILE  # absent in a version built before releases kept it
     incumbent = json.loads(recorded.read_text()) if recorded.exists() else {}
     seen = set(incumbent.get("trained_on", []))
-    train, test = split_duplicates(ds)  # type: ignore[arg-type]
+    if (split := held_out_split(ds)) is None:  # type: ignore[arg-type]
+        reason = "not promoted: the data has too few duplicates to measure it on (promote it by hand)"
+        return Verdict(False, reason, {}, incumbent.get("held_out") or {})
+    train, test = split
     shared = test[[text_hash(t) not in seen for t in test["text"]]]
     if len(shared) >= MIN_SHARED:
         texts, truth = list(shared["text"]), shared["faq_id"].to_numpy()
@@ -99,7 +101,7 @@ def judge(
         theirs = _accuracy(classifier / ONNX_FILE, postprocess / TABLE_FILE, texts, truth)
         basis = f"on {len(shared)} held-out questions of the new data that neither model was trained on"
     else:
-        mine, theirs = candidate["held_out"], incumbent.get("held_out", {"acc1": 0.0, "acc3": 0.0})
+        mine, theirs = candidate["held_out"], incumbent.get("held_out") or {"acc1": 0.0, "acc3": 0.0}
         basis = (
             f"on each model's own held-out split (only {len(shared)} new held-out questions were "
             f"unseen by the serving model, fewer than {MIN_SHARED})"
@@ -156,18 +158,18 @@ def new(
     promote: Annotated[bool, typer.Option(help="promote when the comparison allows it")] = True,
 ) -> None:
     """Train, compare, write the next version, and promote it if it is not worse."""
-    from faq.data import load_dataset
+    from faq.own_data import read_faq
 
     try:
-        ds = load_dataset(data)
+        ds = read_faq(data)
         if len(ds.originals) < TOP_K:
             raise ValueError(f"{len(ds.originals)} usable originals; answering with {TOP_K} needs {TOP_K}")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         typer.echo(f"cannot release from {data or 'the shipped data set'}: {exc}", err=True)
         raise typer.Exit(1) from None
     version, verdict, provenance = register(ds, repository, str(data or "shipped data set"), tolerance)
     held = provenance["held_out"]
-    figures = f"held-out Acc@1 {held['acc1']:.3f} Acc@3 {held['acc3']:.3f}"
+    figures = f"held-out Acc@1 {held['acc1']:.3f} Acc@3 {held['acc3']:.3f}" if held else "no held-out figures"
     typer.echo(f"version {version}: {len(ds.originals)} originals, {figures}")
     typer.echo(f"version {version} {verdict.reason}")
     if not (verdict.promote and promote):
