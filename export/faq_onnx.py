@@ -95,11 +95,15 @@ def _prune(graph: onnx.GraphProto) -> None:
 
 
 def faq_table(model: FaqModel) -> dict[str, list]:
-    """The originals in probability-column order, as ``faq_postprocess`` loads them."""
+    """The originals in probability-column order, as ``faq_postprocess`` loads them: the question
+    and answer as a person reads them (the model's cleaned texts where a data set has no other)."""
+    originals = model.originals
+    question = originals["question_text"] if "question_text" in originals else originals["question"]
+    answer = originals["answer_text"] if "answer_text" in originals else originals["answer"]
     return {
-        "faq_id": [int(i) for i in model.originals["faq_id"]],
-        "question": [str(q) for q in model.originals["question"]],
-        "answer": [str(a) for a in model.originals["answer"]],
+        "faq_id": [int(i) for i in originals["faq_id"]],
+        "question": [str(q) for q in question],
+        "answer": [str(a) for a in answer],
     }
 
 

@@ -23,7 +23,7 @@ from typing import Annotated
 import pandas as pd
 
 from faq import DATASET_DIR
-from faq.text import clean_text
+from faq.text import clean_text, readable_text, title_of
 
 DEFAULT_DATA_DIR: Path = DATASET_DIR
 SOURCE_URL: str = "https://bostondata.blob.core.windows.net/stackoverflow/"
@@ -85,7 +85,9 @@ class FaqDataset:
     """Cleaned FAQ data.
 
     ``originals``: ``faq_id`` (int64, the original question Id), ``question``, ``answer``
-    (cleaned), ``answer_id`` (int64); sorted by ``faq_id``, index ``0..n-1``.
+    (cleaned: what the model sees), ``answer_id`` (int64), ``question_text`` and ``answer_text``
+    (as a person reads them: the title as written, the answer with its code); sorted by
+    ``faq_id``, index ``0..n-1``.
     ``duplicates``: ``dup_id`` (int64), ``text`` (cleaned), ``faq_id`` (int64, the original it
     duplicates); sorted by ``dup_id``, index ``0..m-1``.
     """
@@ -147,6 +149,7 @@ def load_dataset(
         {
             "answer_id": _int_ids(ans_raw, "Id", ans_path),
             "answer": ans_raw["Text0"].map(clean_text),
+            "answer_text": ans_raw["Text0"].map(readable_text),
         }
     ).drop_duplicates("answer_id")
 
@@ -156,6 +159,7 @@ def load_dataset(
         {
             "faq_id": _int_ids(orig_raw, "Id", orig_path),
             "question": orig_raw["Text0"].map(clean_text),
+            "question_text": orig_raw["Text0"].map(title_of),
             "answer_id": _int_ids(orig_raw, "AnswerId", orig_path),
         }
     )
@@ -181,7 +185,7 @@ def load_dataset(
     duplicates = duplicates[duplicates["faq_id"].isin(keep)]
 
     originals = (
-        originals[["faq_id", "question", "answer", "answer_id"]]
+        originals[["faq_id", "question", "answer", "answer_id", "question_text", "answer_text"]]
         .sort_values("faq_id", kind="stable")
         .reset_index(drop=True)
     )

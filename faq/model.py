@@ -67,7 +67,7 @@ class FaqModel:
     """A fitted pipeline plus the originals in the pipeline's class order."""
 
     pipeline: Pipeline
-    originals: pd.DataFrame  # faq_id, question, answer; row i is probability column i
+    originals: pd.DataFrame  # faq_id, question, answer (+ their *_text as read); row i is column i
 
     @classmethod
     def fit(cls, ds: FaqDataset, duplicates: pd.DataFrame | None = None) -> FaqModel:
@@ -77,7 +77,8 @@ class FaqModel:
         pipeline = build_pipeline().fit(texts, labels)
         classes = pipeline.classes_
         originals = ds.originals.set_index("faq_id").loc[classes].reset_index()
-        return cls(pipeline, originals[["faq_id", "question", "answer"]])
+        shown = [c for c in ("question_text", "answer_text") if c in originals]
+        return cls(pipeline, originals[["faq_id", "question", "answer", *shown]])
 
     @property
     def faq_ids(self) -> np.ndarray:

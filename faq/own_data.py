@@ -81,7 +81,10 @@ def read_own_faq(folder: Path) -> FaqDataset:
         for name, value in (("question", question), ("answer", answer)):
             if not value:
                 raise FaqFileError(f"{path}: line {line}: the {name} is empty (or has no words)")
-        originals.append({"faq_id": faq_id, "question": question, "answer": answer, "answer_id": faq_id})
+        shown = {"question_text": row["question"].strip(), "answer_text": row["answer"].strip()}
+        originals.append(
+            {"faq_id": faq_id, "question": question, "answer": answer, "answer_id": faq_id, **shown}
+        )
     if len(originals) < MIN_ORIGINALS:
         raise FaqFileError(
             f"{path}: {len(originals)} original(s); the matcher needs at least {MIN_ORIGINALS}"

@@ -11,8 +11,10 @@ provenance) in the model repository. It is promoted only if it is not worse than
 serving now: both are measured on held-out duplicates of the new data that neither was trained
 on (the candidate's recipe trained without them; the serving model as it is, minus every text its
 provenance says it saw); where fewer than :data:`MIN_SHARED` such questions remain, the figures
-each recorded on its own held-out split are compared instead. Not worse means Acc@1 and Acc@3 at
-most ``--tolerance`` below. The report says which comparison decided and why.
+each recorded on its own held-out split are compared instead. Worse means Acc@1 or Acc@3 lower by
+more than ``--tolerance`` and by more than chance (one-sided 95%: on shared questions, McNemar's
+sign of the questions one model gets and the other misses; on separate splits, the binomial
+error of both). The report says which comparison decided and why.
 
 Promotion switches ``faq_match`` under traffic (:func:`serving.versions.switch`) on the server
 that ``python -m serving serve`` runs on the same repository, or only writes the configs when
@@ -59,16 +61,35 @@ class Verdict:
     serving: dict[str, float]
 
 
-def _accuracy(session_file: Path, table_file: Path, texts: list[str], truth: np.ndarray) -> dict[str, float]:
-    """Acc@1/Acc@3 of a served version's own files on cleaned ``texts``; an original it does not
-    know counts as a miss."""
+Z = 1.645  # one-sided 95%: a loss smaller than this many standard errors may be noise
+
+
+def _hits(top: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per question: is the true original first (acc1), among the first three (acc3)?"""
+    return {"acc1": top[:, 0] == truth, "acc3": (top[:, :3] == truth[:, None]).any(1)}
+
+
+def _served_top3(classifier: Path, postprocess: Path, texts: list[str]) -> np.ndarray:
+    """The three best originals of a served version's own files for cleaned ``texts``."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(session_file), providers=["CPUExecutionProvider"])
-    faq_ids = np.asarray(json.loads(table_file.read_text())["faq_id"])
+    session = ort.InferenceSession(str(classifier / ONNX_FILE), providers=["CPUExecutionProvider"])
+    faq_ids = np.asarray(json.loads((postprocess / TABLE_FILE).read_text())["faq_id"])
     scores = session.run(None, {"TEXT": np.array(texts, dtype=object).reshape(-1, 1)})[0]
-    top = faq_ids[np.argsort(-scores, axis=1, kind="stable")[:, :3]]
-    return {"acc1": float((top[:, 0] == truth).mean()), "acc3": float((top == truth[:, None]).any(1).mean())}
+    return faq_ids[np.argsort(-scores, axis=1, kind="stable")[:, :3]]
+
+
+def _paired_worse(mine: np.ndarray, theirs: np.ndarray, tolerance: float) -> bool:
+    """On the same questions: the serving model right where the candidate is wrong more often
+    than the reverse, by more than ``tolerance`` of them and more than chance (McNemar's sign)."""
+    losses, wins = int((theirs & ~mine).sum()), int((mine & ~theirs).sum())
+    return losses - wins > max(tolerance * len(mine), Z * np.sqrt(losses + wins))
+
+
+def _unpaired_worse(mine: dict, theirs: dict, key: str, tolerance: float) -> bool:
+    """On two different held-out sets: lower by more than ``tolerance`` and than chance."""
+    p, n1, n2 = (mine[key] + theirs[key]) / 2, mine.get("n", 1), theirs.get("n", 1)
+    return theirs[key] - mine[key] > max(tolerance, Z * np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2)))
 
 
 def judge(
@@ -92,26 +113,25 @@ def judge(
     if len(shared) >= MIN_SHARED:
         texts, truth = list(shared["text"]), shared["faq_id"].to_numpy()
         recipe = FaqModel.fit(ds, train)  # type: ignore[arg-type]
-        proba = recipe.predict_proba_clean(texts)
-        top = recipe.faq_ids[np.argsort(-proba, axis=1, kind="stable")[:, :3]]
-        mine = {
-            "acc1": float((top[:, 0] == truth).mean()),
-            "acc3": float((top == truth[:, None]).any(1).mean()),
-        }
-        theirs = _accuracy(classifier / ONNX_FILE, postprocess / TABLE_FILE, texts, truth)
+        order = np.argsort(-recipe.predict_proba_clean(texts), axis=1, kind="stable")[:, :3]
+        mine_hits = _hits(recipe.faq_ids[order], truth)
+        theirs_hits = _hits(_served_top3(classifier, postprocess, texts), truth)
+        mine = {k: float(v.mean()) for k, v in mine_hits.items()}
+        theirs = {k: float(v.mean()) for k, v in theirs_hits.items()}
+        worse = [k for k in mine_hits if _paired_worse(mine_hits[k], theirs_hits[k], tolerance)]
         basis = f"on {len(shared)} held-out questions of the new data that neither model was trained on"
     else:
-        mine, theirs = candidate["held_out"], incumbent.get("held_out") or {"acc1": 0.0, "acc3": 0.0}
+        mine, theirs = candidate["held_out"], incumbent.get("held_out") or {"acc1": 0.0, "acc3": 0.0, "n": 1}
+        worse = [k for k in ("acc1", "acc3") if _unpaired_worse(mine, theirs, k, tolerance)]
         basis = (
             f"on each model's own held-out split (only {len(shared)} new held-out questions were "
             f"unseen by the serving model, fewer than {MIN_SHARED})"
         )
-    worse = [k for k in ("acc1", "acc3") if mine[k] < theirs[k] - tolerance]
     figures = ", ".join(f"{k} {mine[k]:.3f} vs {theirs[k]:.3f}" for k in ("acc1", "acc3"))
     if worse:
-        reason = f"not promoted: {' and '.join(worse)} more than {tolerance:.3f} below the serving version's"
+        reason = f"not promoted: {' and '.join(worse)} below the serving one's beyond chance and tolerance"
     else:
-        reason = f"promoted: not worse than the serving version (tolerance {tolerance:.3f})"
+        reason = f"promoted: not worse than the serving version (tolerance {tolerance:.3f}, one-sided 95%)"
     return Verdict(not worse, f"{reason}; {figures} {basis}", mine, theirs)
 
 

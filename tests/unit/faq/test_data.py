@@ -106,7 +106,9 @@ def _tiny(tmp_path: Path) -> Path:
 def test_loader_links_duplicates_and_keeps_answered_originals(tmp_path: Path) -> None:
     ds = load_dataset(_tiny(tmp_path), min_text_len=0, min_dupes=1)
     assert isinstance(ds, FaqDataset)
-    assert list(ds.originals.columns) == ["faq_id", "question", "answer", "answer_id"]
+    columns = ["faq_id", "question", "answer", "answer_id", "question_text", "answer_text"]
+    assert list(ds.originals.columns) == columns
+    assert ds.originals["answer_text"].tolist() == ["Use `sort`", "Split"]  # as written, code kept
     assert list(ds.duplicates.columns) == ["dup_id", "text", "faq_id"]
     assert ds.originals["faq_id"].tolist() == [10, 20]
     assert ds.originals["answer"].tolist() == ["use sort", "split"]

@@ -94,9 +94,12 @@ def test_export_writes_model_and_aligned_table(tmp_path) -> None:
     assert out == tmp_path / ARTIFACT_DIR
     table = json.loads((out / TABLE_FILE).read_text())
     session = ort.InferenceSession(str(out / CLASSIFIER_FILE), providers=["CPUExecutionProvider"])
-    questions = np.array(table["question"], dtype=object)[:, None]
-    proba = session.run([OUTPUT_NAME], {INPUT_NAME: questions})[0]
     ds = load_dataset()
+    cleaned = ds.originals.set_index("faq_id").loc[table["faq_id"]]
+    questions = np.array(list(cleaned["question"]), dtype=object)[:, None]
+    proba = session.run([OUTPUT_NAME], {INPUT_NAME: questions})[0]
+    assert table["question"] == list(cleaned["question_text"])  # what users read: the title as written
+    assert table["answer"] == list(cleaned["answer_text"])
     assert sorted(table["faq_id"]) == sorted(ds.originals["faq_id"])
     assert proba.shape == (len(table["faq_id"]), len(table["faq_id"]))
     # column i of the probabilities is row i of the table: each original finds itself
