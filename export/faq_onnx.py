@@ -27,15 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import onnx
 import pandas as pd
 import typer
+from onnx import numpy_helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import StringTensorType
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from faq.calibration import EDGE, FLOOR, Calibration, fit_calibration
 from faq.data import FaqDataset, load_dataset, split_duplicates
 from faq.model import FaqModel, training_data
 from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, PROVENANCE_FILE, TABLE_FILE, fingerprint
@@ -50,8 +53,8 @@ OPSET = {"": 17, "ai.onnx.ml": 3}
 MAX_IR_VERSION = 10
 
 
-def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
-    """Convert the fitted pipeline; keep only ``TEXT -> PROBABILITIES``.
+def to_onnx(pipeline: Pipeline, calibration: Calibration | None = None) -> onnx.ModelProto:
+    """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``.
 
     ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
     which minimal machines and containers lack, and the session fails to load. The text is
@@ -65,17 +68,44 @@ def to_onnx(pipeline: Pipeline) -> onnx.ModelProto:
     )
     graph = onx.graph
     (probabilities,) = [o for o in graph.output if o.name == "probabilities"]
+    raw = OUTPUT_NAME if calibration is None else "raw_probabilities"
     for node in graph.node:
-        node.output[:] = [OUTPUT_NAME if n == "probabilities" else n for n in node.output]
+        node.output[:] = [raw if n == "probabilities" else n for n in node.output]
     probabilities.name = OUTPUT_NAME
     del graph.output[:]
     graph.output.append(probabilities)
+    if calibration is not None:
+        _append_calibration(graph, raw, calibration)
     _prune(graph)
     onx.ir_version = min(onx.ir_version, MAX_IR_VERSION)
     onx.producer_name = "triton-scoring-stack export.faq_onnx"
-    onx.doc_string = "FAQ matcher: cleaned question text -> probability per original question"
+    onx.doc_string = "FAQ matcher: cleaned question text -> calibrated probability per original question"
     onnx.checker.check_model(onx)
     return onx
+
+
+def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> None:
+    """``faq.calibration.Calibration.apply`` as ONNX nodes, from ``raw`` to ``PROBABILITIES``."""
+    constants = {"floor": FLOOR, "inv_t": 1 / c.temperature, "low": EDGE, "high": 1 - EDGE, "one": 1.0}
+    constants |= {"slope": c.slope, "intercept": c.intercept}
+    for name, value in constants.items():
+        graph.initializer.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"cal_{name}"))
+    make = onnx.helper.make_node
+    graph.node.extend(
+        [
+            make("Max", [raw, "cal_floor"], ["cal_p"]),
+            make("Log", ["cal_p"], ["cal_log_p"]),
+            make("Mul", ["cal_log_p", "cal_inv_t"], ["cal_z"]),
+            make("Softmax", ["cal_z"], ["cal_scaled"], axis=1),
+            make("Clip", ["cal_scaled", "cal_low", "cal_high"], ["cal_s"]),
+            make("Sub", ["cal_one", "cal_s"], ["cal_rest"]),
+            make("Div", ["cal_s", "cal_rest"], ["cal_odds"]),
+            make("Log", ["cal_odds"], ["cal_logit"]),
+            make("Mul", ["cal_logit", "cal_slope"], ["cal_a"]),
+            make("Add", ["cal_a", "cal_intercept"], ["cal_b"]),
+            make("Sigmoid", ["cal_b"], [OUTPUT_NAME]),
+        ]
+    )
 
 
 def _prune(graph: onnx.GraphProto) -> None:
@@ -142,9 +172,10 @@ def held_out_accuracy(ds: FaqDataset) -> dict[str, float] | None:
 def write_model(ds: FaqDataset, out_dir: Path, source: str) -> dict:
     """Train on all of ``ds`` and write the three files into ``out_dir``; returns the provenance."""
     model = FaqModel.fit(ds)
+    model.calibration = fit_calibration(ds, ds.duplicates)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{CLASSIFIER_FILE}.part"
-    onnx.save(to_onnx(model.pipeline), tmp)
+    onnx.save(to_onnx(model.pipeline, model.calibration), tmp)
     tmp.replace(out_dir / CLASSIFIER_FILE)
     table = {"fingerprint": fingerprint(), **faq_table(model)}
     (out_dir / TABLE_FILE).write_text(json.dumps(table, ensure_ascii=False, indent=1))
@@ -156,6 +187,7 @@ def write_model(ds: FaqDataset, out_dir: Path, source: str) -> dict:
         "originals": len(ds.originals),
         "duplicates": len(ds.duplicates),
         "held_out": held_out_accuracy(ds),
+        "calibration": None if model.calibration is None else vars(model.calibration),
         "trained_on": sorted({text_hash(t) for t in training_data(ds, ds.duplicates)[0]}),
     }
     (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1))

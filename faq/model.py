@@ -31,6 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from faq.calibration import Calibration
 from faq.data import FaqDataset, clean_text
 
 TOKEN_PATTERN = r"[a-z0-9_$]+"
@@ -68,6 +69,7 @@ class FaqModel:
 
     pipeline: Pipeline
     originals: pd.DataFrame  # faq_id, question, answer (+ their *_text as read); row i is column i
+    calibration: Calibration | None = None  # set by the export (faq.calibration.fit_calibration)
 
     @classmethod
     def fit(cls, ds: FaqDataset, duplicates: pd.DataFrame | None = None) -> FaqModel:
@@ -85,8 +87,10 @@ class FaqModel:
         return self.pipeline.classes_.astype(np.int64)
 
     def predict_proba_clean(self, cleaned: Sequence[str]) -> np.ndarray:
-        """Probabilities for texts already passed through ``clean_text`` (what ONNX receives)."""
-        return self.pipeline.predict_proba(list(cleaned))
+        """Probabilities for texts already passed through ``clean_text`` (what ONNX receives),
+        calibrated where the model has a calibration."""
+        proba = self.pipeline.predict_proba(list(cleaned))
+        return proba if self.calibration is None else self.calibration.apply(proba)
 
     def predict_proba(self, questions: Sequence[str]) -> np.ndarray:
         """``(len(questions), n_originals)`` match probabilities for raw questions."""

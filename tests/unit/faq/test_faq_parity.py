@@ -1,4 +1,5 @@
-"""ONNX (skl2onnx + ONNX Runtime) must score exactly like scikit-learn: within 1e-4.
+"""ONNX (skl2onnx + ONNX Runtime) must score exactly like scikit-learn: within 1e-4, calibration
+included (the served graph ends with it).
 
 Tokenizer differences (RE2 vs Python regex, locale lower-casing, sublinear TF) show up here as
 probability differences; the fix belongs in ``faq.model``'s settings, never in the tolerance.
@@ -13,6 +14,7 @@ import onnxruntime as ort
 import pytest
 
 from export.faq_onnx import INPUT_NAME, OUTPUT_NAME, export, to_onnx
+from faq.calibration import fit_calibration
 from faq.data import clean_text, load_dataset, split_duplicates
 from faq.model import FaqModel
 from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, TABLE_FILE
@@ -38,12 +40,14 @@ EDGE_CASES = [
 def split_model() -> tuple[FaqModel, list[str]]:
     ds = load_dataset()
     train, test = split_duplicates(ds)
-    return FaqModel.fit(ds, train), list(test["text"])
+    model = FaqModel.fit(ds, train)
+    model.calibration = fit_calibration(ds, train)
+    return model, list(test["text"])
 
 
 def _session(model: FaqModel) -> ort.InferenceSession:
     return ort.InferenceSession(
-        to_onnx(model.pipeline).SerializeToString(), providers=["CPUExecutionProvider"]
+        to_onnx(model.pipeline, model.calibration).SerializeToString(), providers=["CPUExecutionProvider"]
     )
 
 
@@ -57,8 +61,11 @@ def test_every_test_question_matches_sklearn(split_model: tuple[FaqModel, list[s
     worst = np.abs(onnx_proba - sk_proba).max(axis=1)
     bad = [(cleaned[i], float(worst[i])) for i in np.flatnonzero(worst > TOLERANCE)]
     assert not bad, f"ONNX differs from scikit-learn by more than {TOLERANCE}: {bad[:5]}"
-    # same ranking, not just close numbers
+    # same ranking, not just close numbers; and the calibration does not change the ranking
     assert (onnx_proba.argmax(axis=1) == sk_proba.argmax(axis=1)).all()
+    assert model.calibration is not None and model.calibration.temperature != 1.0
+    raw = model.pipeline.predict_proba(cleaned)
+    assert (raw.argmax(axis=1) == sk_proba.argmax(axis=1)).all()
 
 
 def test_tfidf_features_match_token_by_token(split_model: tuple[FaqModel, list[str]]) -> None:
@@ -106,6 +113,7 @@ def test_export_writes_model_and_aligned_table(tmp_path) -> None:
     assert (proba.argmax(axis=1) == np.arange(len(questions))).all()
     # the exported (served) model is the scikit-learn model trained on all the data
     served = FaqModel.fit(ds)
+    served.calibration = fit_calibration(ds, ds.duplicates)
     assert list(served.faq_ids) == table["faq_id"]
     texts = [clean_text(t) for t in ds.duplicates["text"]]
     onnx_proba = session.run([OUTPUT_NAME], {INPUT_NAME: np.array(texts, dtype=object)[:, None]})[0]
