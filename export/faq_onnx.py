@@ -41,6 +41,7 @@ from sklearn.pipeline import Pipeline
 from faq.calibration import EDGE, FLOOR, Calibration, fit_calibration
 from faq.data import FaqDataset, load_dataset, split_duplicates
 from faq.model import FaqModel, training_data
+from faq.scope import Scope, fit_scope, off_topic
 from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, PROVENANCE_FILE, TABLE_FILE, fingerprint
 from serving.paths import ARTIFACTS_DIR
 
@@ -48,24 +49,32 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "PROBABILITIES"
+SCOPE_NAME = "IN_SCOPE"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 # ONNX Runtime 1.19 in the tritonserver:24.10 container reads IR version 10 at most.
 MAX_IR_VERSION = 10
 
 
-def to_onnx(pipeline: Pipeline, calibration: Calibration | None = None) -> onnx.ModelProto:
-    """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``.
-
-    ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
-    which minimal machines and containers lack, and the session fails to load. The text is
-    lower-cased by ``clean_text`` before the model, so the locale changes nothing else.
-    """
-    onx = convert_sklearn(
+def _convert(pipeline: Pipeline) -> onnx.ModelProto:
+    return convert_sklearn(
         pipeline,
         initial_types=[(INPUT_NAME, StringTensorType([None, 1]))],
         options={TfidfVectorizer: {"locale": "C"}, LogisticRegression: {"zipmap": False}},
         target_opset=OPSET,
     )
+
+
+def to_onnx(
+    pipeline: Pipeline, calibration: Calibration | None = None, scope: Scope | None = None
+) -> onnx.ModelProto:
+    """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``,
+    plus ``IN_SCOPE`` when there is a scope model.
+
+    ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
+    which minimal machines and containers lack, and the session fails to load. The text is
+    lower-cased by ``clean_text`` before the model, so the locale changes nothing else.
+    """
+    onx = _convert(pipeline)
     graph = onx.graph
     (probabilities,) = [o for o in graph.output if o.name == "probabilities"]
     raw = OUTPUT_NAME if calibration is None else "raw_probabilities"
@@ -76,6 +85,8 @@ def to_onnx(pipeline: Pipeline, calibration: Calibration | None = None) -> onnx.
     graph.output.append(probabilities)
     if calibration is not None:
         _append_calibration(graph, raw, calibration)
+    if scope is not None:
+        _append_scope(graph, scope)
     _prune(graph)
     onx.ir_version = min(onx.ir_version, MAX_IR_VERSION)
     onx.producer_name = "triton-scoring-stack export.faq_onnx"
@@ -106,6 +117,33 @@ def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> Non
             make("Sigmoid", ["cal_b"], [OUTPUT_NAME]),
         ]
     )
+
+
+def _append_scope(graph: onnx.GraphProto, scope: Scope) -> None:
+    """``faq.scope.Scope.in_scope`` as a second branch from ``TEXT`` to ``IN_SCOPE`` ``[N, 1]``."""
+    sub = onnx.compose.add_prefix(_convert(scope.pipeline), "scope_", rename_inputs=False)
+    (classifier,) = [n for n in sub.graph.node if n.op_type == "LinearClassifier"]
+    features = classifier.input[0]  # the question's TF-IDF row
+    graph.node.extend(sub.graph.node)
+    graph.initializer.extend(sub.graph.initializer)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "scope_column"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "scope_axes"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "scope_zero"),
+        ]
+    )
+    make = onnx.helper.make_node
+    graph.node.extend(
+        [
+            make("Gather", ["scope_probabilities", "scope_column"], ["scope_p"], axis=1),
+            make("ReduceSum", [features, "scope_axes"], ["scope_mass"], keepdims=1),
+            make("Greater", ["scope_mass", "scope_zero"], ["scope_has_words"]),
+            make("Cast", ["scope_has_words"], ["scope_known"], to=onnx.TensorProto.FLOAT),
+            make("Mul", ["scope_p", "scope_known"], [SCOPE_NAME]),
+        ]
+    )
+    graph.output.append(onnx.helper.make_tensor_value_info(SCOPE_NAME, onnx.TensorProto.FLOAT, [None, 1]))
 
 
 def _prune(graph: onnx.GraphProto) -> None:
@@ -169,15 +207,17 @@ def held_out_accuracy(ds: FaqDataset) -> dict[str, float] | None:
     return {"acc1": result.acc1, "acc3": result.acc3, "n": result.n}
 
 
-def write_model(ds: FaqDataset, out_dir: Path, source: str) -> dict:
-    """Train on all of ``ds`` and write the three files into ``out_dir``; returns the provenance."""
+def write_model(ds: FaqDataset, out_dir: Path, source: str, off_texts: list[str] | None = None) -> dict:
+    """Train on all of ``ds`` (and the off-topic questions, the project's by default) and write
+    the three files into ``out_dir``; returns the provenance."""
     model = FaqModel.fit(ds)
     model.calibration = fit_calibration(ds, ds.duplicates)
+    model.scope = fit_scope(ds, ds.duplicates, off_topic() if off_texts is None else off_texts)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{CLASSIFIER_FILE}.part"
-    onnx.save(to_onnx(model.pipeline, model.calibration), tmp)
+    onnx.save(to_onnx(model.pipeline, model.calibration, model.scope), tmp)
     tmp.replace(out_dir / CLASSIFIER_FILE)
-    table = {"fingerprint": fingerprint(), **faq_table(model)}
+    table = {"fingerprint": fingerprint(), "in_scope_threshold": model.scope.threshold, **faq_table(model)}
     (out_dir / TABLE_FILE).write_text(json.dumps(table, ensure_ascii=False, indent=1))
     provenance = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,6 +228,7 @@ def write_model(ds: FaqDataset, out_dir: Path, source: str) -> dict:
         "duplicates": len(ds.duplicates),
         "held_out": held_out_accuracy(ds),
         "calibration": None if model.calibration is None else vars(model.calibration),
+        "in_scope_threshold": model.scope.threshold,
         "trained_on": sorted({text_hash(t) for t in training_data(ds, ds.duplicates)[0]}),
     }
     (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=1))

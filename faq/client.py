@@ -25,9 +25,13 @@ class Match:
 
     rank: int
     faq_id: int
-    score: float
+    score: float  # the probability that this original is the one asked about
     question: str
     answer: str
+    matched: bool = True  # the service answers the question; False: only suggestions (faq.scope)
+
+
+SUGGESTIONS = 3  # what a client shows when there is no good match: "did you mean..."
 
 
 def ask(
@@ -52,7 +56,7 @@ def ask(
     result = infer(
         endpoint, MODEL_NAME, {TEXT: texts}, OUTPUTS, client=client, timeout_s=timeout_s, retry_s=retry_s
     )
-    ids, scores, originals, answers = (result[name] for name in OUTPUTS)
+    ids, scores, originals, answers, matched = (result[name] for name in OUTPUTS)
     count = ids.shape[1] if top_k is None else min(top_k, ids.shape[1])
     return [
         [
@@ -62,6 +66,7 @@ def ask(
                 score=float(scores[row, i]),
                 question=as_text(originals[row, i]),
                 answer=as_text(answers[row, i]),
+                matched=bool(matched[row, 0]),
             )
             for i in range(count)
         ]
@@ -104,7 +109,11 @@ def main(
         console.print(f"[red]{type(exc).__name__} from {endpoint.address} ({protocol}):[/red] {exc}")
         raise typer.Exit(1) from None
     for question, matches in zip(questions, results, strict=True):
-        table = Table(title=f"Q: {_shorten(question, width)}", title_justify="left", show_lines=True)
+        title = f"Q: {_shorten(question, width)}"
+        if matches and not matches[0].matched:
+            title += "\nNo good match in the FAQ. Did you mean one of these?"
+            matches = matches[:SUGGESTIONS]
+        table = Table(title=title, title_justify="left", show_lines=True)
         table.add_column("#", justify="right")
         table.add_column("FAQ id", justify="right")
         table.add_column("score", justify="right")

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from faq.calibration import Calibration
 from faq.data import FaqDataset, clean_text
+from faq.scope import Scope
 
 TOKEN_PATTERN = r"[a-z0-9_$]+"
 # Inverse regularisation strength; 1-100 scored within noise on repeated splits, 10 is the middle.
@@ -70,6 +71,7 @@ class FaqModel:
     pipeline: Pipeline
     originals: pd.DataFrame  # faq_id, question, answer (+ their *_text as read); row i is column i
     calibration: Calibration | None = None  # set by the export (faq.calibration.fit_calibration)
+    scope: Scope | None = None  # set by the export (faq.scope.fit_scope)
 
     @classmethod
     def fit(cls, ds: FaqDataset, duplicates: pd.DataFrame | None = None) -> FaqModel:

@@ -3,9 +3,10 @@
 ::
 
     TEXT ──> faq_preprocess ──CLEAN_TEXT──> faq_classifier ──PROBABILITIES──> faq_postprocess
-             (Python: UTF-8,               (ONNX: TF-IDF +                    (Python: top-K,
-              clean_text, limits)           logistic regression)               FAQ text lookup)
-                                                        ──> FAQ_ID, SCORE, FAQ_QUESTION, FAQ_ANSWER
+             (Python: UTF-8,               (ONNX: TF-IDF +       ──IN_SCOPE──>  (Python: top-K,
+              clean_text, limits)           logistic regression,              FAQ text lookup,
+                                            calibration; scope model)         the threshold)
+                                        ──> FAQ_ID, SCORE, FAQ_QUESTION, FAQ_ANSWER, MATCHED
 
 ``TOP_K`` and ``MAX_TEXT_BYTES`` are set here and only here: they reach the Python models as
 config parameters and shape the output dims. Batching choices are explained in docs/faq.md.
@@ -44,9 +45,13 @@ cost), +13% requests/s at 32 users and a lower p99; a lone request pays about 0.
 TEXT = "TEXT"
 CLEAN_TEXT = "CLEAN_TEXT"
 PROBABILITIES = "PROBABILITIES"
+IN_SCOPE = "IN_SCOPE"
 FAQ_ID, SCORE, QUESTION, ANSWER = "FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER"
-OUTPUTS = (FAQ_ID, SCORE, QUESTION, ANSWER)
-"""What ``faq_match`` returns, per question, each ``[TOP_K]``, best first."""
+MATCHED = "MATCHED"
+OUTPUTS = (FAQ_ID, SCORE, QUESTION, ANSWER, MATCHED)
+"""What ``faq_match`` returns, per question: four ``[TOP_K]``, best first (``SCORE`` the
+probability that the match is right), and ``MATCHED`` ``[1]``, whether the FAQ answers the
+question at all (faq.scope); when it is false the matches are only suggestions."""
 MODEL_NAME = "faq_match"
 
 CLASSIFIER_FILE = "faq_classifier.onnx"
@@ -102,9 +107,10 @@ PREPROCESS = ModelSpec(
 CLASSIFIER = ModelSpec(
     name="faq_classifier",
     kind="onnx",
-    description="TF-IDF + logistic regression (skl2onnx): one probability per original question",
+    description="TF-IDF + logistic regression, calibrated (skl2onnx): a probability per original "
+    "question; and the probability that the FAQ covers the question at all",
     inputs=(TensorSpec(TEXT, "TYPE_STRING", (1,)),),
-    outputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
+    outputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)), TensorSpec(IN_SCOPE, "TYPE_FP32", (1,))),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=1),
@@ -120,13 +126,14 @@ CLASSIFIER = ModelSpec(
 POSTPROCESS = ModelSpec(
     name="faq_postprocess",
     kind="python",
-    description="top-K originals by probability, with their question and answer text",
-    inputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
+    description="top-K originals by probability, with their question and answer text; MATCHED",
+    inputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)), TensorSpec(IN_SCOPE, "TYPE_FP32", (1,))),
     outputs=(
         TensorSpec(FAQ_ID, "TYPE_INT64", (TOP_K,)),
         TensorSpec(SCORE, "TYPE_FP32", (TOP_K,)),
         TensorSpec(QUESTION, "TYPE_STRING", (TOP_K,)),
         TensorSpec(ANSWER, "TYPE_STRING", (TOP_K,)),
+        TensorSpec(MATCHED, "TYPE_BOOL", (1,)),
     ),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
@@ -149,8 +156,14 @@ MATCH = ModelSpec(
     max_batch_size=MAX_BATCH_SIZE,
     steps=(
         EnsembleStep("faq_preprocess", {TEXT: TEXT}, {CLEAN_TEXT: "clean_text"}),
-        EnsembleStep("faq_classifier", {TEXT: "clean_text"}, {PROBABILITIES: "probabilities"}),
-        EnsembleStep("faq_postprocess", {PROBABILITIES: "probabilities"}, {name: name for name in OUTPUTS}),
+        EnsembleStep(
+            "faq_classifier", {TEXT: "clean_text"}, {PROBABILITIES: "probabilities", IN_SCOPE: "in_scope"}
+        ),
+        EnsembleStep(
+            "faq_postprocess",
+            {PROBABILITIES: "probabilities", IN_SCOPE: "in_scope"},
+            {name: name for name in OUTPUTS},
+        ),
     ),
 )
 

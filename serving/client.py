@@ -106,7 +106,8 @@ class ClientError(Exception):
 
 
 class Unreachable(ClientError):
-    """No server answered: connection refused or reset, DNS, TLS, timeout, gRPC UNAVAILABLE."""
+    """No server answered: connection refused or reset, DNS, TLS, timeout, gRPC UNAVAILABLE, or a
+    gateway in front of it saying so (HTTP 502, 504)."""
 
 
 class RejectedInput(ClientError):
@@ -126,7 +127,9 @@ class ServerError(ClientError):
     """The server failed on a request it accepted (HTTP 500, gRPC INTERNAL and the rest)."""
 
 
-_UNREACHABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
+# 502 and 504 come from a gateway in front of Triton (the front door, an ingress) that got no
+# answer from it: the server restarting, as far as a client can tell.
+_UNREACHABLE = {"502", "504", "StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED"}
 _UNAUTHORIZED = {"401", "403", "StatusCode.UNAUTHENTICATED", "StatusCode.PERMISSION_DENIED"}
 _REJECTED = {"400", "StatusCode.INVALID_ARGUMENT"}
 _NOT_FOUND = {"404", "503", "StatusCode.NOT_FOUND"}

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faq.client import SUGGESTIONS
 from webapp.backend import Backend, TritonBackend, as_dicts, unreachable_status
 from webapp.errors import (
     BAD_REQUEST,
@@ -172,14 +173,22 @@ def create_app(settings: WebAppSettings | None = None, backend: Backend | None =
         if len(text) > settings.max_question_chars:
             raise text_too_long(len(text), settings.max_question_chars)
         if not text:
-            return {"text": text, "model": settings.faq_model, "matches": [], "latency_ms": 0.0}
+            return {
+                "text": text,
+                "model": settings.faq_model,
+                "matches": [],
+                "matched": False,
+                "latency_ms": 0.0,
+            }
         started = time.perf_counter()
         matches = await run_in_threadpool(backend.ask, text, settings.top_k)
         latency_ms = (time.perf_counter() - started) * 1000
+        matched = bool(matches) and matches[0].matched
         return {
             "text": text,
             "model": settings.faq_model,
-            "matches": as_dicts(matches),
+            "matched": matched,  # False: "no good match, did you mean..." with the first three
+            "matches": as_dicts(matches if matched else matches[:SUGGESTIONS]),
             "latency_ms": round(latency_ms, 1),
         }
 

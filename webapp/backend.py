@@ -25,6 +25,7 @@ class FaqMatch:
     score: float
     question: str
     answer: str
+    matched: bool = True  # False: the FAQ does not answer the question; these are suggestions
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def to_faq_matches(matches: Iterable[Any]) -> list[FaqMatch]:
             score=float(_field(m, "score", "probability")),
             question=_text(_field(m, "question", "faq_question")),
             answer=_text(_field(m, "answer", "faq_answer")),
+            matched=bool(getattr(m, "matched", m.get("matched", True) if isinstance(m, dict) else True)),
         )
         for m in matches
     ]

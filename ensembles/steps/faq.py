@@ -58,21 +58,24 @@ class FaqPreprocess(Step):
 
 
 class FaqPostprocess(Step):
-    """Probabilities -> top-K ids, scores, questions and answers, ranked over the whole batch.
+    """Probabilities -> top-K ids, scores, questions and answers, ranked over the whole batch;
+    in-scope probability -> ``MATCHED``.
 
-    The FAQ table (``faq_id``, ``question``, ``answer`` in probability-column order) ships in
-    the version folder, written by ``export.faq_onnx`` together with the ONNX model.
+    The FAQ table (``faq_id``, ``question``, ``answer`` in probability-column order, and the
+    in-scope threshold) ships in the version folder, written by ``export.faq_onnx`` together with
+    the ONNX model, so a version's threshold always goes with its scope model.
     """
 
     def __init__(self, config: StepConfig, log: object = None) -> None:
         super().__init__(config, log)
-        (self.probabilities,), self.outputs = config.tensors(inputs=1, outputs=4)
+        (self.probabilities, self.in_scope), self.outputs = config.tensors(inputs=2, outputs=5)
         self.k = config.integer("TOP_K")
         path = config.file("TABLE_FILE")
         table = json.loads(path.read_text(encoding="utf-8"))
         self.faq_ids = np.asarray(table["faq_id"], dtype=np.int64)
         self.questions = np.array([q.encode("utf-8") for q in table["question"]], dtype=object)
         self.answers = np.array([a.encode("utf-8") for a in table["answer"]], dtype=object)
+        self.threshold = float(table.get("in_scope_threshold", 0.0))  # none: every question matched
         if len(self.faq_ids) < self.k:
             raise ConfigError(f"{path.name} has {len(self.faq_ids)} originals, fewer than TOP_K={self.k}")
 
@@ -89,5 +92,6 @@ class FaqPostprocess(Step):
         probabilities = batch[self.probabilities]
         best = top_k(probabilities, self.k)
         scores = np.take_along_axis(probabilities, best, axis=1).astype(np.float32, copy=False)
-        columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best])
+        matched = batch[self.in_scope].reshape(-1, 1) >= self.threshold
+        columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best], matched)
         return dict(zip(self.outputs, columns, strict=True))

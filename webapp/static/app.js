@@ -156,8 +156,9 @@ const faq = { timer: null, controller: null, seq: 0 };
 
 function renderMatches(body, roundTripMs) {
   const list = $("#faq-results");
+  const confident = body.matched !== false;  // false: the FAQ does not answer it; suggestions only
   const items = body.matches.map((match, i) =>
-    el("li", { class: i === 0 ? "best" : "", "data-faq-id": String(match.faq_id) },
+    el("li", { class: i === 0 && confident ? "best" : "", "data-faq-id": String(match.faq_id) },
       el("span", { class: "rank", text: String(i + 1) }),
       el("div", {},
         el("div", { class: "faq-question", text: match.question }),
@@ -165,9 +166,10 @@ function renderMatches(body, roundTripMs) {
         el("div", { class: "faq-answer", text: match.answer, title: "click to show all",
           onclick: (event) => event.currentTarget.classList.toggle("open") }),
         el("div", { class: "faq-id muted", text: `FAQ #${match.faq_id}` }))));
-  list.replaceChildren(...items);
+  const note = confident ? [] : [el("li", { class: "no-match", text: "No good match in the FAQ. Did you mean one of these?" })];
+  list.replaceChildren(...note, ...items);
   $("#faq-meta").textContent = body.matches.length
-    ? `${body.matches.length} matches · ${body.model} ${ms(body.latency_ms)} · round trip ${ms(roundTripMs)}`
+    ? `${body.matches.length} ${confident ? "matches" : "suggestions"} · ${body.model} ${ms(body.latency_ms)} · round trip ${ms(roundTripMs)}`
     : "No matches.";
 }
 

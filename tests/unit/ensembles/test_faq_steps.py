@@ -82,17 +82,22 @@ def postprocess(tmp_path: Path):
         "faq_id": [11, 22, 33, 44, 55, 66],
         "question": ["q1", "q2", "q3 caf\u00e9", "q4", "q5", "q6"],
         "answer": ["a1", "a2", "a3", "a4", "a5", "a6"],
+        "in_scope_threshold": 0.5,
     }
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / TABLE_FILE).write_text(json.dumps(table))
     return load_model(POSTPROCESS, tmp_path / "1")
 
 
+def _scored(proba: np.ndarray, in_scope: float = 0.9) -> _Request:
+    return _Request(PROBABILITIES=proba, IN_SCOPE=np.full((len(proba), 1), in_scope, np.float32))
+
+
 def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
     proba = np.array(
         [[0.05, 0.10, 0.50, 0.05, 0.20, 0.10], [0.9, 0.02, 0.02, 0.02, 0.02, 0.02]], dtype=np.float32
     )
-    (response,) = postprocess.execute([_Request(PROBABILITIES=proba)])
+    (response,) = postprocess.execute([_scored(proba)])
     assert response.error is None
     out = response.outputs
     assert out["FAQ_ID"].shape == out["SCORE"].shape == out["FAQ_QUESTION"].shape == (2, TOP_K)
@@ -102,10 +107,19 @@ def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
     assert out["FAQ_QUESTION"][0, 0] == "q3 caf\u00e9".encode()
     assert out["FAQ_ANSWER"][0, 0] == b"a3"
     assert out["FAQ_ID"][1, 0] == 11
+    assert out["MATCHED"].tolist() == [[True], [True]] and out["MATCHED"].dtype == bool
+
+
+def test_matched_is_the_in_scope_probability_at_or_above_the_tables_threshold(postprocess) -> None:
+    proba = np.full((3, 6), 1 / 6, np.float32)
+    request = _Request(PROBABILITIES=proba, IN_SCOPE=np.array([[0.49], [0.5], [0.0]], np.float32))
+    (response,) = postprocess.execute([request])
+    assert response.outputs["MATCHED"].tolist() == [[False], [True], [False]]
+    assert response.outputs["FAQ_ID"].shape == (3, TOP_K)  # suggestions all the same
 
 
 def test_postprocess_refuses_probabilities_that_do_not_fit_the_table(postprocess) -> None:
-    (response,) = postprocess.execute([_Request(PROBABILITIES=np.ones((1, 4), np.float32))])
+    (response,) = postprocess.execute([_scored(np.ones((1, 4), np.float32))])
     assert response.error is not None and "disagree" in response.error.message
     assert response.error.code == _TritonError.INTERNAL  # the deployment's fault, not the client's
 
@@ -114,10 +128,10 @@ def test_postprocess_ranks_a_dynamic_batch_like_each_request_alone(postprocess) 
     """The batch is ranked in one go; each request still gets exactly its own rows back."""
     rng = np.random.default_rng(7)
     requests = [
-        _Request(PROBABILITIES=rng.random((1, 6), dtype=np.float32)),
-        _Request(PROBABILITIES=rng.random((3, 6), dtype=np.float32)),
-        _Request(PROBABILITIES=np.ones((1, 5), np.float32)),  # does not fit the table
-        _Request(PROBABILITIES=rng.random((2, 6), dtype=np.float32)),
+        _scored(rng.random((1, 6), dtype=np.float32)),
+        _scored(rng.random((3, 6), dtype=np.float32), in_scope=0.2),
+        _scored(np.ones((1, 5), np.float32)),  # does not fit the table
+        _scored(rng.random((2, 6), dtype=np.float32)),
     ]
     together = postprocess.execute(requests)
     assert together[2].error is not None and "disagree" in together[2].error.message
@@ -138,6 +152,7 @@ def test_onnx_runner_scores_bytes_like_scikit_learn(tmp_path: Path) -> None:
     from export.faq_onnx import to_onnx
     from faq.data import FaqDataset, load_dataset
     from faq.model import FaqModel
+    from faq.scope import fit_scope, off_topic
     from faq.specs import CLASSIFIER
 
     ds = load_dataset()
@@ -147,11 +162,14 @@ def test_onnx_runner_scores_bytes_like_scikit_learn(tmp_path: Path) -> None:
         ds.duplicates[ds.duplicates["faq_id"].isin(keep)],
     )
     model = FaqModel.fit(small)
+    model.scope = fit_scope(small, small.duplicates, off_topic())
     (tmp_path / "1").mkdir()
-    onnx.save(to_onnx(model.pipeline), tmp_path / "1" / "model.onnx")
+    onnx.save(to_onnx(model.pipeline, None, model.scope), tmp_path / "1" / "model.onnx")
     runner = load_model(CLASSIFIER, tmp_path / "1")
     texts = ["b remove an item from an array", "caf\u00e9 loop over an object's keys"]
     requests = [_Request(TEXT=_texts(t.encode())) for t in texts]
     responses = runner.execute(requests)
     served = np.vstack([r.outputs["PROBABILITIES"] for r in responses])
     np.testing.assert_allclose(served, model.predict_proba_clean(texts), atol=1e-4)
+    in_scope = np.vstack([r.outputs["IN_SCOPE"] for r in responses])
+    np.testing.assert_allclose(in_scope, model.scope.in_scope(texts), atol=1e-4)

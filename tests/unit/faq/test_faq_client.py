@@ -25,12 +25,14 @@ def test_questions_become_one_utf8_bytes_tensor_of_shape_n_by_1(monkeypatch: pyt
             "SCORE": np.zeros((rows, 5), np.float32),
             "FAQ_QUESTION": np.full((rows, 5), b"q", object),
             "FAQ_ANSWER": np.full((rows, 5), b"a", object),
+            "MATCHED": np.array([[True], [False]])[:rows],
         }
 
     monkeypatch.setattr(faq.client, "infer", fake_infer)
     matches = ask(Endpoint(), ["caf\u00e9?", "two"], top_k=2)
     assert sent["TEXT"].shape == (2, 1) and sent["TEXT"][0, 0] == "caf\u00e9?".encode()
     assert [len(m) for m in matches] == [2, 2] and matches[0][0].question == "q"
+    assert [m.matched for m in matches[0]] == [True, True] and not matches[1][0].matched
 
 
 def test_an_unreachable_server_is_unreachable() -> None:

@@ -15,6 +15,7 @@ def test_faq_match_interface_is_the_published_one() -> None:
         ("SCORE", "TYPE_FP32", (TOP_K,)),
         ("FAQ_QUESTION", "TYPE_STRING", (TOP_K,)),
         ("FAQ_ANSWER", "TYPE_STRING", (TOP_K,)),
+        ("MATCHED", "TYPE_BOOL", (1,)),  # an addition: the first four are unchanged for old clients
     ]
 
 

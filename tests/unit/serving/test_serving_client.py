@@ -25,6 +25,14 @@ from serving.client import (
             Unreachable,
         ),
         (InferenceServerException("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), Unreachable),
+        # the front door's own page while Triton restarts (what tritonclient makes of its HTML)
+        (
+            InferenceServerException(
+                "an exception occurred in the client while decoding the response", "502"
+            ),
+            Unreachable,
+        ),
+        (InferenceServerException("<html><body><h1>504 Gateway Time-out</h1>", "504"), Unreachable),
         (InferenceServerException("This API is restricted, expecting header 'api-key'", "401"), Unauthorized),
         (InferenceServerException("restricted", "StatusCode.UNAUTHENTICATED"), Unauthorized),
         (InferenceServerException("Request for unknown model: 'x' is not found", "400"), NotReady),

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tritonclient.utils import InferenceServerException
 
 from webapp.app import STATIC_DIR, create_app
-from webapp.backend import ClassScore, TritonBackend
+from webapp.backend import ClassScore, FaqMatch, TritonBackend
 from webapp.errors import translate
 from webapp.settings import WebAppSettings
 
@@ -77,8 +77,16 @@ def test_faq_returns_ranked_matches_and_latency(client: TestClient, fake_backend
     assert fake_backend.asked == ["remove an item from an array"]
     assert body["model"] == "faq_match"
     assert [m["faq_id"] for m in body["matches"]] == [100, 101, 102, 103, 104]
-    assert set(body["matches"][0]) == {"faq_id", "score", "question", "answer"}
-    assert body["latency_ms"] >= 0
+    assert set(body["matches"][0]) == {"faq_id", "score", "question", "answer", "matched"}
+    assert body["matched"] is True and body["latency_ms"] >= 0
+
+
+def test_no_good_match_gives_three_suggestions(client: TestClient, fake_backend) -> None:
+    fake_backend.ask_hook = lambda text: [
+        FaqMatch(faq_id=i, score=0.05, question=f"q{i}", answer="a", matched=False) for i in range(5)
+    ]
+    body = client.post("/api/faq", json={"text": "how do I boil an egg"}).json()
+    assert body["matched"] is False and [m["faq_id"] for m in body["matches"]] == [0, 1, 2]
 
 
 def test_faq_empty_question_does_not_reach_triton(client: TestClient, fake_backend) -> None:
