@@ -41,7 +41,7 @@ from sklearn.pipeline import Pipeline
 from faq.calibration import EDGE, FLOOR, Calibration, fit_calibration
 from faq.data import FaqDataset, load_dataset, split_duplicates
 from faq.model import FaqModel, training_data
-from faq.scope import Scope, fit_scope, off_topic
+from faq.scope import CONFIDENT, Scope, fit_scope, off_topic, user_questions
 from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, PROVENANCE_FILE, TABLE_FILE, fingerprint
 from serving.paths import ARTIFACTS_DIR
 
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "PROBABILITIES"
 SCOPE_NAME = "IN_SCOPE"
+SHIPPED = "shipped data set (faq/datasets/stackoverflow_js)"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 # ONNX Runtime 1.19 in the tritonserver:24.10 container reads IR version 10 at most.
 MAX_IR_VERSION = 10
@@ -207,17 +208,34 @@ def held_out_accuracy(ds: FaqDataset) -> dict[str, float] | None:
     return {"acc1": result.acc1, "acc3": result.acc3, "n": result.n}
 
 
-def write_model(ds: FaqDataset, out_dir: Path, source: str, off_texts: list[str] | None = None) -> dict:
-    """Train on all of ``ds`` (and the off-topic questions, the project's by default) and write
-    the three files into ``out_dir``; returns the provenance."""
+def served_model(
+    ds: FaqDataset, off_texts: list[str] | None = None, users: list[str] | None = None
+) -> FaqModel:
+    """The matcher as it is served: trained on all of ``ds``, calibrated, with its scope model."""
     model = FaqModel.fit(ds)
     model.calibration = fit_calibration(ds, ds.duplicates)
-    model.scope = fit_scope(ds, ds.duplicates, off_topic() if off_texts is None else off_texts)
+    off = off_topic() if off_texts is None else off_texts
+    model.scope = fit_scope(ds, ds.duplicates, off, users or [])
+    return model
+
+
+def write_model(
+    ds: FaqDataset,
+    out_dir: Path,
+    source: str,
+    off_texts: list[str] | None = None,
+    users: list[str] | None = None,
+) -> dict:
+    """Train on all of ``ds`` (and the off-topic questions, the project's by default; ``users``:
+    people's questions for choosing the scope threshold) and write the three files into
+    ``out_dir``; returns the provenance."""
+    model = served_model(ds, off_texts, users)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{CLASSIFIER_FILE}.part"
     onnx.save(to_onnx(model.pipeline, model.calibration, model.scope), tmp)
     tmp.replace(out_dir / CLASSIFIER_FILE)
-    table = {"fingerprint": fingerprint(), "in_scope_threshold": model.scope.threshold, **faq_table(model)}
+    scope = {"in_scope_threshold": model.scope.threshold, "confident_score": CONFIDENT}
+    table = {"fingerprint": fingerprint(), **scope, **faq_table(model)}
     (out_dir / TABLE_FILE).write_text(json.dumps(table, ensure_ascii=False, indent=1))
     provenance = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -246,7 +264,7 @@ def export(artifacts_dir: Path = ARTIFACTS_DIR) -> Path:
     """Train on the shipped data set and write the model's files; returns the folder."""
     out_dir = Path(artifacts_dir) / ARTIFACT_DIR
     ds = load_dataset()
-    write_model(ds, out_dir, "shipped data set (faq/datasets/stackoverflow_js)")
+    write_model(ds, out_dir, SHIPPED, users=user_questions())
     # earlier fingerprints are stale: the data or the code has changed since
     for sibling in out_dir.parent.iterdir():
         if sibling.is_dir() and sibling != out_dir:

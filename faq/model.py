@@ -33,7 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from faq.calibration import Calibration
 from faq.data import FaqDataset, clean_text
-from faq.scope import Scope
+from faq.scope import CONFIDENT, Scope
 
 TOKEN_PATTERN = r"[a-z0-9_$]+"
 # Inverse regularisation strength; 1-100 scored within noise on repeated splits, 10 is the middle.
@@ -93,6 +93,13 @@ class FaqModel:
         calibrated where the model has a calibration."""
         proba = self.pipeline.predict_proba(list(cleaned))
         return proba if self.calibration is None else self.calibration.apply(proba)
+
+    def matched(self, cleaned: Sequence[str]) -> np.ndarray:
+        """``MATCHED`` as served: in scope, or a top match at least ``CONFIDENT`` likely right."""
+        if self.scope is None:
+            return np.ones(len(cleaned), dtype=bool)
+        confident = self.predict_proba_clean(cleaned).max(axis=1) >= CONFIDENT
+        return self.scope.matched(list(cleaned)) | confident
 
     def predict_proba(self, questions: Sequence[str]) -> np.ndarray:
         """``(len(questions), n_originals)`` match probabilities for raw questions."""

@@ -154,15 +154,20 @@ def write_version(repository: Path, built: Path, version: int, serving: dict[str
         staging.rename(folder)  # Triton sees the folder whole or not at all
 
 
-def register(ds: object, repository: Path, source: str, tolerance: float) -> tuple[int, Verdict, dict]:
-    """Train on ``ds``, compare with the serving version, write the next version folders (not
-    served yet); returns (version, verdict, provenance)."""
+def register(
+    ds: object, repository: Path, source: str, tolerance: float, data: Path | None = None
+) -> tuple[int, Verdict, dict]:
+    """Train on ``ds`` (read from ``data``, None: the shipped set), compare with the serving
+    version, write the next version folders (not served yet); returns (version, verdict,
+    provenance)."""
     from export.faq_onnx import write_model
+    from faq.scope import off_topic_for, user_questions
 
     current = pin_served(repository, MODEL_NAME)
     version = next_version(repository, [CLASSIFIER, POSTPROCESS])
+    users = user_questions() if data is None else []
     with tempfile.TemporaryDirectory(prefix="faq-release-") as scratch:
-        provenance = write_model(ds, Path(scratch), source)  # type: ignore[arg-type]
+        provenance = write_model(ds, Path(scratch), source, off_topic_for(data), users)  # type: ignore[arg-type]
         verdict = judge(provenance, repository, current, ds, tolerance)
         write_version(repository, Path(scratch), version, current)
     return version, verdict, provenance
@@ -187,7 +192,7 @@ def new(
     except (OSError, ValueError) as exc:
         typer.echo(f"cannot release from {data or 'the shipped data set'}: {exc}", err=True)
         raise typer.Exit(1) from None
-    version, verdict, provenance = register(ds, repository, str(data or "shipped data set"), tolerance)
+    version, verdict, provenance = register(ds, repository, str(data or "shipped data set"), tolerance, data)
     held = provenance["held_out"]
     figures = f"held-out Acc@1 {held['acc1']:.3f} Acc@3 {held['acc3']:.3f}" if held else "no held-out figures"
     typer.echo(f"version {version}: {len(ds.originals)} originals, {figures}")

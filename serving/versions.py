@@ -4,7 +4,8 @@ traffic with no failed request and no request that mixes versions.
 A release of an ensemble writes version folder ``<step>/<n>/`` into each step it changes. Which
 version serves is written in the configs themselves (``version_policy: specific`` on each step,
 ``model_version`` on the ensemble's steps), so a server that restarts serves what was promoted.
-A switch goes in three phases; each config is written to disk before Triton is asked to load it:
+A switch goes in three phases; each config is written to disk before Triton is asked to load it
+(after the ensemble is loaded once with the serving versions pinned, should it still say "latest"):
 
 1. every changed step gets both versions (``specific [old, new]``): the old one keeps serving;
 2. the ensemble pins the new versions: every request that enters it from then on runs wholly on
@@ -126,6 +127,9 @@ def switch(
     changed = {m: v for m, v in target.items() if before[m] != v}
     originals = [read_config(repository, m) for m in [ensemble, *changed]]
     try:
+        # The loaded ensemble may still say "latest" (-1): Triton reloads an ensemble with its
+        # steps, and "latest" would pick up each step's new version one step at a time.
+        _apply(repository, _pin(repository, ensemble, before), load)
         for model, version in changed.items():
             _apply(repository, _keep(repository, model, [before[model], version]), load)
         _apply(repository, _pin(repository, ensemble, target), load)

@@ -59,7 +59,7 @@ class FaqPreprocess(Step):
 
 class FaqPostprocess(Step):
     """Probabilities -> top-K ids, scores, questions and answers, ranked over the whole batch;
-    in-scope probability -> ``MATCHED``.
+    in-scope probability or a confident top match -> ``MATCHED`` (faq.scope).
 
     The FAQ table (``faq_id``, ``question``, ``answer`` in probability-column order, and the
     in-scope threshold) ships in the version folder, written by ``export.faq_onnx`` together with
@@ -76,6 +76,7 @@ class FaqPostprocess(Step):
         self.questions = np.array([q.encode("utf-8") for q in table["question"]], dtype=object)
         self.answers = np.array([a.encode("utf-8") for a in table["answer"]], dtype=object)
         self.threshold = float(table.get("in_scope_threshold", 0.0))  # none: every question matched
+        self.confident = float(table.get("confident_score", 1.0))
         if len(self.faq_ids) < self.k:
             raise ConfigError(f"{path.name} has {len(self.faq_ids)} originals, fewer than TOP_K={self.k}")
 
@@ -92,6 +93,7 @@ class FaqPostprocess(Step):
         probabilities = batch[self.probabilities]
         best = top_k(probabilities, self.k)
         scores = np.take_along_axis(probabilities, best, axis=1).astype(np.float32, copy=False)
-        matched = batch[self.in_scope].reshape(-1, 1) >= self.threshold
+        in_scope = batch[self.in_scope].reshape(-1, 1) >= self.threshold
+        matched = in_scope | (scores[:, :1] >= self.confident)
         columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best], matched)
         return dict(zip(self.outputs, columns, strict=True))

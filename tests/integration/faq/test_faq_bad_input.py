@@ -83,6 +83,6 @@ def test_bad_input_gets_a_clear_error_and_server_stays_ready(endpoint: Endpoint,
         assert client.is_server_ready()
         assert client.is_model_ready(MODEL_NAME)
         (matches,) = ask(endpoint, [GOOD_QUESTION], client=client)
-        assert "remove" in matches[0].question and "array" in matches[0].question
+        assert "remov" in matches[0].question.lower() and "array" in matches[0].question.lower()
     finally:
         client.close()

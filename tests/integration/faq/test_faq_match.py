@@ -10,6 +10,7 @@ from tritonclient.utils import InferenceServerException
 from faq.client import MODEL_NAME, OUTPUTS, ask
 from faq.data import load_dataset
 from faq.specs import MAX_BATCH_SIZE, TOP_K
+from faq.text import clean_text
 from serving.client import Endpoint
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def test_model_is_ready_with_the_published_interface(endpoint: Endpoint) -> None
         ("SCORE", "FP32", [-1, TOP_K]),
         ("FAQ_QUESTION", "BYTES", [-1, TOP_K]),
         ("FAQ_ANSWER", "BYTES", [-1, TOP_K]),
+        ("MATCHED", "BOOL", [-1, 1]),
     ]
 
 
@@ -89,8 +91,9 @@ def test_outputs_are_sorted_top_k_with_the_originals_text(endpoint: Endpoint, fa
     ]
     out = _infer(endpoint, [q.encode() for q in questions])
     assert out["FAQ_ID"].dtype == np.int64 and out["SCORE"].dtype == np.float32
-    for name in OUTPUTS:
+    for name in OUTPUTS[:4]:
         assert out[name].shape == (len(questions), TOP_K), name
+    assert out["MATCHED"].shape == (len(questions), 1) and out["MATCHED"][:2, 0].all()
     scores = out["SCORE"]
     assert np.all(np.diff(scores, axis=1) <= 0), "scores must be sorted, best first"
     assert np.all((scores >= 0) & (scores <= 1))
@@ -111,9 +114,10 @@ def test_answers_agree_with_scikit_learn(endpoint: Endpoint, faq_table: FaqTable
     Ranks are compared up to near-ties: float32 ONNX and float64 scikit-learn may order two
     originals whose scores differ by less than the tolerance differently.
     """
-    from faq.model import FaqModel
+    from export.faq_onnx import served_model
+    from faq.scope import user_questions
 
-    model = FaqModel.fit(load_dataset())
+    model = served_model(load_dataset(), users=user_questions())
     questions = [
         "remove element from array js",
         "deep copy an object",
@@ -122,7 +126,9 @@ def test_answers_agree_with_scikit_learn(endpoint: Endpoint, faq_table: FaqTable
     ]
     proba = model.predict_proba(questions)
     column = {int(f): i for i, f in enumerate(model.faq_ids)}
+    matched = model.matched([clean_text(q) for q in questions])
     for row, matches in enumerate(ask(endpoint, questions)):
+        assert all(m.matched == matched[row] for m in matches), (questions[row], matched[row])
         expected = np.sort(proba[row])[::-1][:TOP_K]
         np.testing.assert_allclose([m.score for m in matches], expected, atol=1e-4)
         for m in matches:

@@ -33,7 +33,7 @@ QUESTIONS = [
 def answer(endpoint: Endpoint, client: object, question: str) -> tuple:
     data = {TEXT: np.array([[question.encode()]], dtype=object)}
     out = infer(endpoint, MODEL_NAME, data, list(OUTPUTS), client=client, timeout_s=30)
-    ids, scores, questions, answers = (out[name][0] for name in OUTPUTS)
+    ids, scores, questions, answers, matched = (out[name][0] for name in OUTPUTS)
     return (
         tuple(ids.tolist()),
         tuple(np.round(scores, 4).tolist()),

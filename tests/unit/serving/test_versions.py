@@ -75,6 +75,7 @@ def test_a_switch_loads_both_versions_then_the_ensemble_then_drops_the_old_ones(
     assert before == dict.fromkeys(STEPS, 1)
     new = {"faq_preprocess": 1, "faq_classifier": 2, "faq_postprocess": 2}
     assert loader.loads == [
+        ("faq_match", before),  # the serving versions pinned first, should it say "latest"
         ("faq_classifier", [1, 2]),
         ("faq_postprocess", [1, 2]),
         ("faq_match", new),
