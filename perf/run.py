@@ -182,15 +182,21 @@ class Watched:
 
 
 @contextmanager
-def triton(models: list[str], folder: Path) -> Iterator[Watched]:
-    """Triton on free loopback ports with ``models`` and their steps, in a repository of its own."""
+def triton(
+    models: list[str],
+    folder: Path,
+    repository: Path = OUT_DIR / "model_repository",
+    admin_key: str | None = None,
+) -> Iterator[Watched]:
+    """Triton on free loopback ports with ``models`` and their steps, in a repository of its own
+    (with an ``admin_key``: under explicit model control, the repository API behind the key)."""
     from export.build_repository import build
     from serving.triton import Ports, TritonServer
 
-    repository = OUT_DIR / "model_repository"
     build("cpu", repository, only=models, with_steps=True)
     loopback = ("--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1")
-    server = TritonServer(repository, Ports.free(), log_path=folder / "triton.log", extra_args=loopback)
+    log = folder / "triton.log"
+    server = TritonServer(repository, Ports.free(), log_path=log, extra_args=loopback, admin_key=admin_key)
     with server:
         yield Watched(server)
 

@@ -39,6 +39,7 @@ def answer(endpoint: Endpoint, client: object, question: str) -> tuple:
         tuple(np.round(scores, 4).tolist()),
         tuple(questions.tolist()),
         tuple(answers.tolist()),
+        bool(matched[0]),
     )
 
 

@@ -1,0 +1,113 @@
+"""Rollout benchmark: ``faq_match`` under steady load while a new version is switched in, then back.
+
+    python -m perf.rollout [--seconds 120] [--users 16] [--out DIR]
+
+Triton with model control serves the FAQ ensemble from a repository of its own; version 2 is
+registered (``faq.release.register``, the shipped data again); locust's ``TritonFaqUser``s load it
+for ``--seconds`` with ``--csv-full-history`` (p99 over the last 10 s, every second), while the
+release is switched in at a third of the time and rolled back at two thirds. Records: locust's
+CSVs, ``switches.json``; the summary compares the p99 of every history row whose 10-second window
+touches a switch with the median p99 of the steady rows. Goals: no failed request, p99 during a
+switch at most twice the steady p99.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
+from perf.run import tool_environment, triton, write_inputs
+from serving.paths import REPO_ROOT
+
+SECTION = "## FAQ rollout under load"
+WINDOW_S = 10  # locust's window for the current percentiles
+
+
+def main(
+    seconds: Annotated[int, typer.Option(help="length of the load")] = 120,
+    users: Annotated[int, typer.Option(help="locust users (closed loops)")] = 16,
+    out: Annotated[
+        Path | None, typer.Option(help="records folder (default perf/results/<date>/rollout)")
+    ] = None,
+) -> None:
+    """Load, switch, roll back, record; exits 1 when a goal is missed."""
+    from faq.data import load_dataset
+    from faq.release import CLASSIFIER, POSTPROCESS, register
+    from serving.versions import previous, switch
+
+    folder = (out or RESULTS_DIR / datetime.now(UTC).strftime("%Y-%m-%d") / "rollout").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = write_inputs(OUT_DIR / "inputs")
+    repository = OUT_DIR / "rollout_repository"
+    shutil.rmtree(repository, ignore_errors=True)  # versions from 1 again
+    with triton(["faq_match"], folder, repository, admin_key="perf-rollout") as alive:
+        server = alive.server
+        version, _, _ = register(load_dataset(), repository, "perf.rollout", tolerance=1.0)
+        env = tool_environment(PERF_MODEL="faq_match", PERF_WORKLOAD=str(inputs["workload"]))
+        flags = f"--headless -u {users} -r {users} -t {seconds}s --only-summary --csv-full-history"
+        command = [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "perf" / "locustfile.py")]
+        command += [
+            "TritonFaqUser",
+            *flags.split(),
+            "--csv",
+            str(folder / "locust"),
+            "--host",
+            f"http://{alive()}",
+        ]
+        with (folder / "locust.log").open("w") as log:
+            load = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            started, switches = time.time(), []
+            for at, target in ((1 / 3, {CLASSIFIER: version, POSTPROCESS: version}), (2 / 3, None)):
+                time.sleep(max(0.0, started + at * seconds - time.time()))
+                begin = time.time()
+                switch(repository, "faq_match", target or previous(repository, "faq_match"), server.load)
+                switches.append({"begin": begin, "end": time.time(), "to": target or "previous"})
+                alive()
+            load.wait(timeout=seconds + 120)
+    (folder / "switches.json").write_text(json.dumps(switches, indent=1))
+    write(folder, switches, " ".join(["python -m perf.rollout", *sys.argv[1:]]))
+
+
+def write(folder: Path, switches: list[dict], command: str) -> None:
+    """The summary from locust's own history: p99 while a switch was in its window vs steady."""
+    with (folder / "locust_stats_history.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["Name"] == "Aggregated" and r["99%"] not in ("N/A", "0")]
+    start = int(rows[0]["Timestamp"]) + WINDOW_S  # the first window holds the warm-up
+
+    def in_switch(row: dict) -> bool:
+        return any(s["begin"] <= int(row["Timestamp"]) <= s["end"] + WINDOW_S for s in switches)
+
+    steady = [float(r["99%"]) for r in rows if start <= int(r["Timestamp"]) < switches[0]["begin"]]
+    during = max(float(r["99%"]) for r in rows if in_switch(r))
+    failures = int(rows[-1]["Total Failure Count"])
+    requests = int(rows[-1]["Total Request Count"])
+    base = statistics.median(steady)
+    took = ", ".join(f"{s['end'] - s['begin']:.1f} s" for s in switches)
+    text = (
+        f"{SECTION}\n\nRun of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `{command}`; records in "
+        f"`{folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder}/`.\n\n"
+        f"Requests {requests:,}, **failed {failures}**; a release and its rollback switched in {took}. "
+        f"p99 (locust, last 10 s): steady median {base:.0f} ms, highest while a switch was in its "
+        f"window {during:.0f} ms: **{during / base:.2f}x** (goal at most 2x).\n"
+    )
+    (folder / "summary.md").write_text(text)
+    if folder.is_relative_to(RESULTS_DIR):
+        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
+    typer.echo(text)
+    if failures or during > 2 * base:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    typer.run(main)
