@@ -2,13 +2,9 @@
 
     python -m perf.rollout [--seconds 120] [--users 16] [--out DIR]
 
-Triton with model control serves the FAQ ensemble from a repository of its own; version 2 is
-registered (``faq.release.register``, the shipped data again); locust's ``TritonFaqUser``s load it
-for ``--seconds`` with ``--csv-full-history`` (p99 over the last 10 s, every second), while the
-release is switched in at a third of the time and rolled back at two thirds. Records: locust's
-CSVs, ``switches.json``; the summary compares the p99 of every history row whose 10-second window
-touches a switch with the median p99 of the steady rows. Goals: no failed request, p99 during a
-switch at most twice the steady p99.
+locust's ``TritonFaqUser``s with ``--csv-full-history`` (p99 of the last 10 s, every second);
+a release (``faq.release.register``) switched in at a third of the time and rolled back at two
+thirds; records and goals: docs/perf.md, "FAQ rollout under load".
 """
 
 from __future__ import annotations
@@ -26,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
+from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
 from perf.run import tool_environment, triton, write_inputs
 from serving.paths import REPO_ROOT
 
@@ -46,8 +42,7 @@ def main(
     from faq.release import CLASSIFIER, POSTPROCESS, register
     from serving.versions import previous, switch
 
-    folder = (out or RESULTS_DIR / datetime.now(UTC).strftime("%Y-%m-%d") / "rollout").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = records_folder(out, "rollout")
     inputs = write_inputs(OUT_DIR / "inputs")
     repository = OUT_DIR / "rollout_repository"
     shutil.rmtree(repository, ignore_errors=True)  # versions from 1 again

@@ -3,17 +3,9 @@
     python -m perf.soak                    # make perf-soak: 30 minutes, a fault every 4 minutes
     python -m perf.soak --minutes 5 --fault-every 60 --out perf/out/soak   # a short look
 
-Runs ``python -m serving serve`` (front door, supervisor) in a run folder of its own, on free
-ports, with ``faq_match`` and ``efficientnet_lite0``; sends questions and photos at fixed rates
-through ``serving.client`` (retrying for up to 30 s), from client processes of at most
-``PER_PROCESS`` requests/s each (one synchronous client waits for each answer). The default rates,
-800 questions/s and 22 photos/s, are each about a quarter of what the 2-core VM serves of that
-model alone (perf/RESULTS.md), so the mix holds the server at about half its capacity. Every
-``--fault-every`` seconds it injects the next of: a stub stopped for 1.5 s, a stub killed, the
-server killed. Records (CSV): each fault and the time until the deep check passed again; resident
-memory of the server, each stub and the front door every 10 s; requests, errors before and after
-retries, per minute. Goals: no failure after retries, every fault recovered, memory after warm-up
-growing at most 10%.
+``python -m serving serve`` on free ports with ``faq_match`` and ``efficientnet_lite0``, loaded at
+about half its capacity from niced client processes through ``serving.client`` (with retries),
+a stub stalled, a stub killed or the server killed in turn; records and goals: docs/perf.md, "Soak".
 """
 
 from __future__ import annotations
@@ -38,7 +30,7 @@ import psutil
 import typer
 
 from faq.evaluate import machine
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
+from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
 from serving.client import RETRYABLE, ClientError, Endpoint, infer
 from serving.faults import FAULTS, inject
 from serving.health import healthy_after
@@ -140,8 +132,7 @@ def main(
     from faq.data import load_dataset, split_duplicates
     from imaging.samples import all_samples
 
-    folder = (out or RESULTS_DIR / datetime.now(UTC).strftime("%Y-%m-%d") / "soak").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = records_folder(out, "soak")
     repository = OUT_DIR / "soak_repository"
     build("cpu", repository, only=MODELS, with_steps=True)
     soak, flags = Soak(Ports(*free_ports(3))), ["--repository", str(repository)]
