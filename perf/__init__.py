@@ -1,7 +1,7 @@
-"""Benchmarks (``perf.run``, ``perf.tune``, ``perf.soak``, ``perf.rollout``, ``perf.batch.bench``) and
-the baselines they compare
-against (``perf.baseline``). Records: ``perf/results/<date>/`` with a hand-written note; summary
-tables: ``perf/RESULTS.md``; scratch: the git-ignored ``perf/out/``.
+"""Benchmarks (``perf.run``, ``perf.tune``, ``perf.soak``, ``perf.rollout``, ``perf.batch.bench``)
+and the baselines they compare against (``perf.baseline``). Records: ``perf/results/<date>/``
+with a hand-written note; summary tables: ``perf/RESULTS.md``; scratch: the git-ignored
+``perf/out/``.
 """
 
 from __future__ import annotations
