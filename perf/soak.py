@@ -10,7 +10,6 @@ a stub stalled, a stub killed or the server killed in turn; records and goals: d
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-import psutil
 import typer
 
 from faq.evaluate import machine
@@ -35,7 +33,7 @@ from serving.client import RETRYABLE, ClientError, Endpoint, infer
 from serving.faults import FAULTS, inject
 from serving.health import healthy_after
 from serving.paths import REPO_ROOT
-from serving.triton import Ports, TritonServer, free_ports
+from serving.triton import Ports, TritonServer, free_ports, memory
 
 SECTION = "## Soak"
 MODELS = ["faq_match", "efficientnet_lite0"]
@@ -108,14 +106,9 @@ class Soak:
 
     def memory(self) -> dict[str, int]:
         """Resident KiB of the server, each stub (summed by model) and the front door."""
-        state, found = self.state(), {}
+        state = self.state()
         self.servers.setdefault(state["triton_pid"], round(time.monotonic() - self.started))
-        pids = {"tritonserver": [state["triton_pid"]], "front_door": [state["front_door_pid"]]}
-        for model, stub_pids in {**pids, **self.server().stubs()}.items():
-            for pid in stub_pids:
-                with contextlib.suppress(psutil.Error):
-                    found[model] = found.get(model, 0) + psutil.Process(pid).memory_info().rss // 1024
-        return found
+        return memory(state, self.server().stubs())
 
 
 def main(

@@ -24,6 +24,7 @@ from serving.triton import (
     TritonError,
     TritonServer,
     free_ports,
+    memory,
     pid_alive,
     remove_shm_regions,
     repository_index,
@@ -216,9 +217,20 @@ def status() -> None:
     except (OSError, ValueError):
         typer.echo(f"no server answering on localhost:{port}")
         raise typer.Exit(1) from None
+    rss = {}
+    if state and pid_alive(state["triton_pid"]):
+        handle = TritonServer(
+            Path(state.get("repository", ".")), Ports(port), admin_key=state.get("admin_key")
+        )
+        rss = memory(state, handle.stubs())
+        processes = ", ".join(
+            f"{name} {rss.pop(name) / 1024:.0f} MiB" for name in ("tritonserver", "front_door") if name in rss
+        )
+        typer.echo(f"resident memory: {processes}; the models' stubs below")
     for model in models:
         reason = f"  {model['reason']}" if model.get("reason") else ""
-        typer.echo(f"{model['name']:<34} {model.get('state', '?'):<12}{reason}")
+        stubs = f"{rss[model['name']] / 1024:>7.0f} MiB" if model["name"] in rss else " " * 11
+        typer.echo(f"{model['name']:<34} {model.get('state', '?'):<12}{stubs}{reason}")
     if any(model.get("state") != "READY" for model in models):
         raise typer.Exit(1)
 

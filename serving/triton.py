@@ -414,6 +414,25 @@ def remove_shm_regions(prefix: str, shm_dir: Path = Path("/dev/shm")) -> None:
             region.unlink()
 
 
+def resident_kib(pids: Sequence[int]) -> int:
+    """Resident memory of ``pids`` together, in KiB (``VmRSS`` in /proc; 0 for a gone process)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            total += int(next(line for line in lines if line.startswith("VmRSS:")).split()[1])
+    return total
+
+
+def memory(state: dict, stubs: dict[str, list[int]]) -> dict[str, int]:
+    """Resident KiB of a running ``serve`` (its state file): the server, the front door, and
+    each model's stubs together; what ``make status`` shows and the soak records."""
+    found = {"tritonserver": resident_kib([state["triton_pid"]])}
+    if state.get("front_door_pid"):
+        found["front_door"] = resident_kib([state["front_door_pid"]])
+    return found | {model: resident_kib(pids) for model, pids in sorted(stubs.items())}
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
