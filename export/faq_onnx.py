@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "TEXT"
 OUTPUT_NAME = "PROBABILITIES"
-SCOPE_NAME = "IN_SCOPE"
 SHIPPED = "shipped data set (faq/datasets/stackoverflow_js)"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 # ONNX Runtime 1.19 in the tritonserver:24.10 container reads IR version 10 at most.
@@ -68,8 +67,10 @@ def _convert(pipeline: Pipeline) -> onnx.ModelProto:
 def to_onnx(
     pipeline: Pipeline, calibration: Calibration | None = None, scope: Scope | None = None
 ) -> onnx.ModelProto:
-    """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``,
-    plus ``IN_SCOPE`` when there is a scope model.
+    """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``:
+    one probability per original and, when there is a scope model, the in-scope probability as
+    one more, last column. One tensor, not two: every tensor costs the Python steps a copy per
+    request, and the second one cost ``faq_match`` a tenth of its throughput (docs/faq.md).
 
     ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
     which minimal machines and containers lack, and the session fails to load. The text is
@@ -78,26 +79,26 @@ def to_onnx(
     onx = _convert(pipeline)
     graph = onx.graph
     (probabilities,) = [o for o in graph.output if o.name == "probabilities"]
-    raw = OUTPUT_NAME if calibration is None else "raw_probabilities"
     for node in graph.node:
-        node.output[:] = [raw if n == "probabilities" else n for n in node.output]
+        node.output[:] = ["raw_probabilities" if n == "probabilities" else n for n in node.output]
     probabilities.name = OUTPUT_NAME
     del graph.output[:]
     graph.output.append(probabilities)
-    if calibration is not None:
-        _append_calibration(graph, raw, calibration)
-    if scope is not None:
-        _append_scope(graph, scope)
+    matcher = (
+        _append_calibration(graph, "raw_probabilities", calibration) if calibration else "raw_probabilities"
+    )
+    parts = [matcher, _append_scope(graph, scope)] if scope is not None else [matcher]
+    graph.node.append(onnx.helper.make_node("Concat", parts, [OUTPUT_NAME], axis=1))
     _prune(graph)
     onx.ir_version = min(onx.ir_version, MAX_IR_VERSION)
     onx.producer_name = "triton-scoring-stack export.faq_onnx"
-    onx.doc_string = "FAQ matcher: cleaned question text -> calibrated probability per original question"
+    onx.doc_string = "FAQ matcher: cleaned question text -> calibrated probability per original (+ in scope)"
     onnx.checker.check_model(onx)
     return onx
 
 
-def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> None:
-    """``faq.calibration.Calibration.apply`` as ONNX nodes, from ``raw`` to ``PROBABILITIES``."""
+def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> str:
+    """``faq.calibration.Calibration.apply`` as ONNX nodes after ``raw``; returns their output."""
     constants = {"floor": FLOOR, "inv_t": 1 / c.temperature, "low": EDGE, "high": 1 - EDGE, "one": 1.0}
     constants |= {"slope": c.slope, "intercept": c.intercept}
     for name, value in constants.items():
@@ -115,13 +116,14 @@ def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> Non
             make("Log", ["cal_odds"], ["cal_logit"]),
             make("Mul", ["cal_logit", "cal_slope"], ["cal_a"]),
             make("Add", ["cal_a", "cal_intercept"], ["cal_b"]),
-            make("Sigmoid", ["cal_b"], [OUTPUT_NAME]),
+            make("Sigmoid", ["cal_b"], ["cal_out"]),
         ]
     )
+    return "cal_out"
 
 
-def _append_scope(graph: onnx.GraphProto, scope: Scope) -> None:
-    """``faq.scope.Scope.in_scope`` as a second branch from ``TEXT`` to ``IN_SCOPE`` ``[N, 1]``."""
+def _append_scope(graph: onnx.GraphProto, scope: Scope) -> str:
+    """``faq.scope.Scope.in_scope`` as a second branch from ``TEXT``; returns its ``[N, 1]`` output."""
     sub = onnx.compose.add_prefix(_convert(scope.pipeline), "scope_", rename_inputs=False)
     (classifier,) = [n for n in sub.graph.node if n.op_type == "LinearClassifier"]
     features = classifier.input[0]  # the question's TF-IDF row
@@ -141,10 +143,10 @@ def _append_scope(graph: onnx.GraphProto, scope: Scope) -> None:
             make("ReduceSum", [features, "scope_axes"], ["scope_mass"], keepdims=1),
             make("Greater", ["scope_mass", "scope_zero"], ["scope_has_words"]),
             make("Cast", ["scope_has_words"], ["scope_known"], to=onnx.TensorProto.FLOAT),
-            make("Mul", ["scope_p", "scope_known"], [SCOPE_NAME]),
+            make("Mul", ["scope_p", "scope_known"], ["scope_in"]),
         ]
     )
-    graph.output.append(onnx.helper.make_tensor_value_info(SCOPE_NAME, onnx.TensorProto.FLOAT, [None, 1]))
+    return "scope_in"
 
 
 def _prune(graph: onnx.GraphProto) -> None:

@@ -76,6 +76,7 @@ def _served_top3(classifier: Path, postprocess: Path, texts: list[str]) -> np.nd
     session = ort.InferenceSession(str(classifier / ONNX_FILE), providers=["CPUExecutionProvider"])
     faq_ids = np.asarray(json.loads((postprocess / TABLE_FILE).read_text())["faq_id"])
     scores = session.run(None, {"TEXT": np.array(texts, dtype=object).reshape(-1, 1)})[0]
+    scores = scores[:, : len(faq_ids)]  # a last column, where there is one, is the scope's
     return faq_ids[np.argsort(-scores, axis=1, kind="stable")[:, :3]]
 
 

@@ -5,17 +5,18 @@ texts, and a logistic regression that tells the FAQ's texts (originals' question
 their titles alone, duplicates) from off-topic questions written for this project
 (``faq/datasets/off_topic/tune.csv``: other languages, CSS, SQL, shell and git, chatter,
 everyday life, JavaScript topics the FAQ does not cover). Its probability, times "the question
-has at least one word the FAQ knows", is served as ``IN_SCOPE``; ``MATCHED`` is ``IN_SCOPE`` at
-or above a threshold, or a top match the matcher is at least :data:`CONFIDENT` sure of (its
-calibrated ``SCORE``: the model of scope alone turns down some plainly worded real questions,
-"how do I remove a specific item from an array?"). The threshold is chosen out of fold (every
-duplicate and off-topic question scored by a model trained without it, and questions written by
-people for the FAQ, never trained on: ``faq/datasets/user_questions/tune.csv`` for the shipped
-set) to make the share of real questions answered and the share of off-topic ones refused both
-as high as possible. The ``eval.csv`` files beside them are never trained or tuned on: they and
-the held-out duplicates are what the reported figures are measured on (``faq.evaluate``). The
-titles are positives because users ask in whole sentences ("how do I remove ... from an array"),
-while duplicates are often terse.
+has at least one word the FAQ knows", is served as the classifier's last column; ``MATCHED`` is
+that probability at or above a threshold, or a top match the matcher is at least
+:data:`CONFIDENT` sure of (its calibrated ``SCORE``: the model of scope alone turns down some
+plainly worded real questions, "how do I remove a specific item from an array?"). The threshold
+is chosen out of fold (every duplicate and off-topic question scored by a model trained without
+it, and questions written by people for the FAQ, never trained on:
+``faq/datasets/user_questions/tune.csv`` for the shipped set) to make the share of real
+questions answered and the share of off-topic ones refused both as high as possible. The
+``eval.csv`` files beside them are never trained or tuned on: they and the held-out duplicates
+are what the reported figures are measured on (``faq.evaluate``). The titles are positives
+because users ask in whole sentences ("how do I remove ... from an array"), while duplicates are
+often terse.
 
 The default off-topic questions suit a programming FAQ; a FAQ of another kind brings its own
 (``off_topic.csv`` with a ``question`` column, beside ``faq.csv``).

@@ -3,9 +3,9 @@
 ::
 
     TEXT ──> faq_preprocess ──CLEAN_TEXT──> faq_classifier ──PROBABILITIES──> faq_postprocess
-             (Python: UTF-8,               (ONNX: TF-IDF +       ──IN_SCOPE──>  (Python: top-K,
-              clean_text, limits)           logistic regression,              FAQ text lookup,
-                                            calibration; scope model)         the threshold)
+             (Python: UTF-8,               (ONNX: TF-IDF +    (one per original,  (Python: top-K,
+              clean_text, limits)           logistic regression, then in scope)  FAQ text lookup,
+                                            calibration; scope model)            the thresholds)
                                         ──> FAQ_ID, SCORE, FAQ_QUESTION, FAQ_ANSWER, MATCHED
 
 ``TOP_K`` and ``MAX_TEXT_BYTES`` are set here and only here: they reach the Python models as
@@ -44,8 +44,7 @@ cost), +13% requests/s at 32 users and a lower p99; a lone request pays about 0.
 # Tensor names, used by the steps, the clients and the load tests.
 TEXT = "TEXT"
 CLEAN_TEXT = "CLEAN_TEXT"
-PROBABILITIES = "PROBABILITIES"
-IN_SCOPE = "IN_SCOPE"
+PROBABILITIES = "PROBABILITIES"  # one per original, then the in-scope probability (faq.scope)
 FAQ_ID, SCORE, QUESTION, ANSWER = "FAQ_ID", "SCORE", "FAQ_QUESTION", "FAQ_ANSWER"
 MATCHED = "MATCHED"
 OUTPUTS = (FAQ_ID, SCORE, QUESTION, ANSWER, MATCHED)
@@ -108,9 +107,9 @@ CLASSIFIER = ModelSpec(
     name="faq_classifier",
     kind="onnx",
     description="TF-IDF + logistic regression, calibrated (skl2onnx): a probability per original "
-    "question; and the probability that the FAQ covers the question at all",
+    "question, then the probability that the FAQ covers the question at all",
     inputs=(TensorSpec(TEXT, "TYPE_STRING", (1,)),),
-    outputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)), TensorSpec(IN_SCOPE, "TYPE_FP32", (1,))),
+    outputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
     max_batch_size=MAX_BATCH_SIZE,
     dynamic_batching=_batching,
     instances=Instances(cpu=1, gpu=1),
@@ -127,7 +126,7 @@ POSTPROCESS = ModelSpec(
     name="faq_postprocess",
     kind="python",
     description="top-K originals by probability, with their question and answer text; MATCHED",
-    inputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)), TensorSpec(IN_SCOPE, "TYPE_FP32", (1,))),
+    inputs=(TensorSpec(PROBABILITIES, "TYPE_FP32", (-1,)),),
     outputs=(
         TensorSpec(FAQ_ID, "TYPE_INT64", (TOP_K,)),
         TensorSpec(SCORE, "TYPE_FP32", (TOP_K,)),
@@ -156,14 +155,8 @@ MATCH = ModelSpec(
     max_batch_size=MAX_BATCH_SIZE,
     steps=(
         EnsembleStep("faq_preprocess", {TEXT: TEXT}, {CLEAN_TEXT: "clean_text"}),
-        EnsembleStep(
-            "faq_classifier", {TEXT: "clean_text"}, {PROBABILITIES: "probabilities", IN_SCOPE: "in_scope"}
-        ),
-        EnsembleStep(
-            "faq_postprocess",
-            {PROBABILITIES: "probabilities", IN_SCOPE: "in_scope"},
-            {name: name for name in OUTPUTS},
-        ),
+        EnsembleStep("faq_classifier", {TEXT: "clean_text"}, {PROBABILITIES: "probabilities"}),
+        EnsembleStep("faq_postprocess", {PROBABILITIES: "probabilities"}, {name: name for name in OUTPUTS}),
     ),
 )
 

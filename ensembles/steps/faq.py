@@ -59,7 +59,7 @@ class FaqPreprocess(Step):
 
 class FaqPostprocess(Step):
     """Probabilities -> top-K ids, scores, questions and answers, ranked over the whole batch;
-    in-scope probability or a confident top match -> ``MATCHED`` (faq.scope).
+    the in-scope probability (the last column) or a confident top match -> ``MATCHED`` (faq.scope).
 
     The FAQ table (``faq_id``, ``question``, ``answer`` in probability-column order, and the
     in-scope threshold) ships in the version folder, written by ``export.faq_onnx`` together with
@@ -68,32 +68,35 @@ class FaqPostprocess(Step):
 
     def __init__(self, config: StepConfig, log: object = None) -> None:
         super().__init__(config, log)
-        (self.probabilities, self.in_scope), self.outputs = config.tensors(inputs=2, outputs=5)
+        (self.probabilities,), self.outputs = config.tensors(inputs=1, outputs=5)
         self.k = config.integer("TOP_K")
         path = config.file("TABLE_FILE")
         table = json.loads(path.read_text(encoding="utf-8"))
         self.faq_ids = np.asarray(table["faq_id"], dtype=np.int64)
         self.questions = np.array([q.encode("utf-8") for q in table["question"]], dtype=object)
         self.answers = np.array([a.encode("utf-8") for a in table["answer"]], dtype=object)
-        self.threshold = float(table.get("in_scope_threshold", 0.0))  # none: every question matched
+        # with a scope model, the classifier's last column is the in-scope probability
+        self.scoped = "in_scope_threshold" in table
+        self.threshold = float(table.get("in_scope_threshold", 0.0))
         self.confident = float(table.get("confident_score", 1.0))
         if len(self.faq_ids) < self.k:
             raise ConfigError(f"{path.name} has {len(self.faq_ids)} originals, fewer than TOP_K={self.k}")
 
     def prepare(self, inputs: Arrays) -> Arrays:
         probabilities = inputs[self.probabilities]
-        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.faq_ids):
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.faq_ids) + self.scoped:
             raise RuntimeError(
-                f"classifier gave {probabilities.shape[-1]} scores for "
-                f"{len(self.faq_ids)} originals: model and FAQ table disagree"
+                f"classifier gave {probabilities.shape[-1]} scores for {len(self.faq_ids)} originals"
+                f"{' and the scope' if self.scoped else ''}: model and FAQ table disagree"
             )
         return inputs
 
     def compute(self, batch: Arrays) -> Arrays:
-        probabilities = batch[self.probabilities]
+        columns = batch[self.probabilities]
+        probabilities = columns[:, : len(self.faq_ids)]
         best = top_k(probabilities, self.k)
         scores = np.take_along_axis(probabilities, best, axis=1).astype(np.float32, copy=False)
-        in_scope = batch[self.in_scope].reshape(-1, 1) >= self.threshold
+        in_scope = columns[:, -1:] >= self.threshold if self.scoped else np.ones_like(scores[:, :1], bool)
         matched = in_scope | (scores[:, :1] >= self.confident)
         columns = (self.faq_ids[best], scores, self.questions[best], self.answers[best], matched)
         return dict(zip(self.outputs, columns, strict=True))

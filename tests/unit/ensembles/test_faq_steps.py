@@ -90,7 +90,8 @@ def postprocess(tmp_path: Path):
 
 
 def _scored(proba: np.ndarray, in_scope: float = 0.9) -> _Request:
-    return _Request(PROBABILITIES=proba, IN_SCOPE=np.full((len(proba), 1), in_scope, np.float32))
+    """The classifier's output: a probability per original, then the in-scope probability."""
+    return _Request(PROBABILITIES=np.hstack([proba, np.full((len(proba), 1), in_scope, np.float32)]))
 
 
 def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
@@ -112,7 +113,7 @@ def test_postprocess_returns_top_k_sorted_with_text(postprocess) -> None:
 
 def test_matched_is_the_in_scope_probability_at_or_above_the_tables_threshold(postprocess) -> None:
     proba = np.full((3, 6), 1 / 6, np.float32)
-    request = _Request(PROBABILITIES=proba, IN_SCOPE=np.array([[0.49], [0.5], [0.0]], np.float32))
+    request = _Request(PROBABILITIES=np.hstack([proba, np.array([[0.49], [0.5], [0.0]], np.float32)]))
     (response,) = postprocess.execute([request])
     assert response.outputs["MATCHED"].tolist() == [[False], [True], [False]]
     assert response.outputs["FAQ_ID"].shape == (3, TOP_K)  # suggestions all the same
@@ -170,6 +171,5 @@ def test_onnx_runner_scores_bytes_like_scikit_learn(tmp_path: Path) -> None:
     requests = [_Request(TEXT=_texts(t.encode())) for t in texts]
     responses = runner.execute(requests)
     served = np.vstack([r.outputs["PROBABILITIES"] for r in responses])
-    np.testing.assert_allclose(served, model.predict_proba_clean(texts), atol=1e-4)
-    in_scope = np.vstack([r.outputs["IN_SCOPE"] for r in responses])
-    np.testing.assert_allclose(in_scope, model.scope.in_scope(texts), atol=1e-4)
+    np.testing.assert_allclose(served[:, :-1], model.predict_proba_clean(texts), atol=1e-4)
+    np.testing.assert_allclose(served[:, -1:], model.scope.in_scope(texts), atol=1e-4)  # the last column

@@ -104,7 +104,7 @@ def test_export_writes_model_and_aligned_table(tmp_path) -> None:
     ds = load_dataset()
     cleaned = ds.originals.set_index("faq_id").loc[table["faq_id"]]
     questions = np.array(list(cleaned["question"]), dtype=object)[:, None]
-    proba = session.run([OUTPUT_NAME], {INPUT_NAME: questions})[0]
+    proba = session.run([OUTPUT_NAME], {INPUT_NAME: questions})[0][:, :-1]
     assert table["question"] == list(cleaned["question_text"])  # what users read: the title as written
     assert table["answer"] == list(cleaned["answer_text"])
     assert sorted(table["faq_id"]) == sorted(ds.originals["faq_id"])
@@ -117,4 +117,5 @@ def test_export_writes_model_and_aligned_table(tmp_path) -> None:
     assert list(served.faq_ids) == table["faq_id"]
     texts = [clean_text(t) for t in ds.duplicates["text"]]
     onnx_proba = session.run([OUTPUT_NAME], {INPUT_NAME: np.array(texts, dtype=object)[:, None]})[0]
-    assert np.abs(onnx_proba - served.predict_proba_clean(texts)).max() < TOLERANCE
+    assert onnx_proba.shape[1] == len(table["faq_id"]) + 1  # the last column: in scope
+    assert np.abs(onnx_proba[:, :-1] - served.predict_proba_clean(texts)).max() < TOLERANCE
