@@ -33,7 +33,7 @@ import pandas as pd
 import typer
 from onnx import numpy_helper
 from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import StringTensorType
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -78,16 +78,15 @@ def to_onnx(
     """
     onx = _convert(pipeline)
     graph = onx.graph
-    (probabilities,) = [o for o in graph.output if o.name == "probabilities"]
     for node in graph.node:
         node.output[:] = ["raw_probabilities" if n == "probabilities" else n for n in node.output]
-    probabilities.name = OUTPUT_NAME
-    del graph.output[:]
-    graph.output.append(probabilities)
+    del graph.output[:]  # [N, originals (+ 1)]: the width is the model's, not the config's
+    graph.output.append(onnx.helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, [None, None]))
     matcher = (
         _append_calibration(graph, "raw_probabilities", calibration) if calibration else "raw_probabilities"
     )
-    parts = [matcher, _append_scope(graph, scope)] if scope is not None else [matcher]
+    vocabulary = pipeline.named_steps["tfidf"].vocabulary_
+    parts = [matcher, _append_scope(graph, scope, vocabulary)] if scope is not None else [matcher]
     graph.node.append(onnx.helper.make_node("Concat", parts, [OUTPUT_NAME], axis=1))
     _prune(graph)
     onx.ir_version = min(onx.ir_version, MAX_IR_VERSION)
@@ -122,13 +121,24 @@ def _append_calibration(graph: onnx.GraphProto, raw: str, c: Calibration) -> str
     return "cal_out"
 
 
-def _append_scope(graph: onnx.GraphProto, scope: Scope) -> str:
-    """``faq.scope.Scope.in_scope`` as a second branch from ``TEXT``; returns its ``[N, 1]`` output."""
-    sub = onnx.compose.add_prefix(_convert(scope.pipeline), "scope_", rename_inputs=False)
-    (classifier,) = [n for n in sub.graph.node if n.op_type == "LinearClassifier"]
-    features = classifier.input[0]  # the question's TF-IDF row
-    graph.node.extend(sub.graph.node)
-    graph.initializer.extend(sub.graph.initializer)
+def _append_scope(graph: onnx.GraphProto, scope: Scope, vocabulary: dict) -> str:
+    """``faq.scope.Scope.in_scope`` on the matcher's own TF-IDF row (the scope's vectorizer is the
+    same, checked here), so the text is tokenized once; returns the ``[N, 1]`` output."""
+    if scope.pipeline.named_steps["tfidf"].vocabulary_ != vocabulary:
+        raise ValueError("the scope model's vectorizer differs from the matcher's")
+    (matcher,) = [n for n in graph.node if n.op_type == "LinearClassifier"]
+    features = matcher.input[0]
+    head = convert_sklearn(
+        scope.pipeline.named_steps["clf"],
+        initial_types=[("features", FloatTensorType([None, len(vocabulary)]))],
+        options={LogisticRegression: {"zipmap": False}},
+        target_opset=OPSET,
+    )
+    head = onnx.compose.add_prefix(head, "scope_")
+    for node in head.graph.node:
+        node.input[:] = [features if n == "scope_features" else n for n in node.input]
+    graph.node.extend(head.graph.node)
+    graph.initializer.extend(head.graph.initializer)
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.array([1], dtype=np.int64), "scope_column"),

@@ -71,8 +71,10 @@ class Scope:
         return self.in_scope(cleaned)[:, 0] >= self.threshold
 
 
-def _fit(in_texts: list[str], off_texts: list[str]) -> Pipeline:
-    from faq.model import TOKEN_PATTERN  # the matcher's settings: the same vocabulary and weights
+def _fit(ds: object, duplicates: pd.DataFrame, off_texts: list[str]) -> Pipeline:
+    """The vectorizer exactly as the matcher's (the same settings on the same texts, so the served
+    graph computes the TF-IDF row once for both), and the logistic regression on it."""
+    from faq.model import TOKEN_PATTERN, training_data
 
     pipeline = Pipeline(
         [
@@ -80,7 +82,8 @@ def _fit(in_texts: list[str], off_texts: list[str]) -> Pipeline:
             ("clf", LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=0)),
         ]
     )
-    pipeline.named_steps["tfidf"].fit(in_texts)  # fitted on the FAQ's texts, as the matcher's
+    pipeline.named_steps["tfidf"].fit(training_data(ds, duplicates)[0])  # type: ignore[arg-type]
+    in_texts = _positives(ds, duplicates)
     features = pipeline.named_steps["tfidf"].transform([*in_texts, *off_texts])
     labels = np.r_[np.ones(len(in_texts)), np.zeros(len(off_texts))]
     pipeline.named_steps["clf"].fit(features, labels)
@@ -114,19 +117,19 @@ def fit_scope(ds: object, duplicates: pd.DataFrame, off_texts: list[str], users:
     """The scope model on all the texts, at a threshold chosen out of fold (0.5 where there are
     too few duplicates to choose it on); ``users``: people's questions, for the choice only."""
     if len(duplicates) < 2 * FOLDS:
-        return Scope(_fit(_positives(ds, duplicates), off_texts), 0.5)
+        return Scope(_fit(ds, duplicates, off_texts), 0.5)
     dup_parts = np.array_split(np.random.default_rng(0).permutation(len(duplicates)), FOLDS)
     off_parts = np.array_split(np.random.default_rng(1).permutation(len(off_texts)), FOLDS)
     real, asked, off = [], [], []
     for dup_part, off_part in zip(dup_parts, off_parts, strict=True):
         held = duplicates.iloc[dup_part]
         others = [t for i, t in enumerate(off_texts) if i not in set(off_part)]
-        fold = Scope(_fit(_positives(ds, duplicates.drop(duplicates.index[dup_part])), others), 0.5)
+        fold = Scope(_fit(ds, duplicates.drop(duplicates.index[dup_part]), others), 0.5)
         real.append(fold.in_scope(list(held["text"]))[:, 0])
         asked.append(fold.in_scope(list(users))[:, 0] if users else np.array([]))
         off.append(fold.in_scope([off_texts[i] for i in off_part])[:, 0])
     threshold = best_threshold([np.concatenate(real), np.concatenate(asked)], np.concatenate(off))
-    return Scope(_fit(_positives(ds, duplicates), off_texts), threshold)
+    return Scope(_fit(ds, duplicates, off_texts), threshold)
 
 
 def off_topic_for(folder: Path | None) -> list[str]:
