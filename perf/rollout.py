@@ -1,6 +1,6 @@
 """Rollout benchmark: ``faq_match`` under steady load while a new version is switched in, then back.
 
-    python -m perf.rollout [--seconds 120] [--users 16] [--out DIR]
+    python -m perf.rollout [--seconds 120] [--users 4] [--out DIR]
 
 locust's ``TritonFaqUser``s with ``--csv-full-history`` (p99 of the last 10 s, every second);
 a release (``faq.release.register``) switched in at a third of the time and rolled back at two
@@ -32,7 +32,7 @@ WINDOW_S = 10  # locust's window for the current percentiles
 
 def main(
     seconds: Annotated[int, typer.Option(help="length of the load")] = 120,
-    users: Annotated[int, typer.Option(help="locust users (closed loops)")] = 16,
+    users: Annotated[int, typer.Option(help="locust users (closed loops); 4: about a third of capacity")] = 4,
     out: Annotated[
         Path | None, typer.Option(help="records folder (default perf/results/<date>/rollout)")
     ] = None,
