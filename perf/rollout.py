@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,6 @@ def main(
     folder = records_folder(out, "rollout")
     inputs = write_inputs(OUT_DIR / "inputs")
     repository = OUT_DIR / "rollout_repository"
-    shutil.rmtree(repository, ignore_errors=True)  # versions from 1 again
     with triton(["faq_match"], folder, repository, admin_key="perf-rollout") as alive:
         server = alive.server
         version, _, _ = register(load_dataset(), repository, "perf.rollout", tolerance=1.0)

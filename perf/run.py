@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import statistics
 import struct
 import subprocess
@@ -193,6 +194,7 @@ def triton(
     from export.build_repository import build
     from serving.triton import Ports, TritonServer
 
+    shutil.rmtree(repository, ignore_errors=True)  # only these models, rendered by this code
     build("cpu", repository, only=models, with_steps=True)
     loopback = ("--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1")
     log = folder / "triton.log"
