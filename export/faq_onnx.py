@@ -69,8 +69,9 @@ def to_onnx(
 ) -> onnx.ModelProto:
     """Convert the fitted pipeline, then the calibration; keep only ``TEXT -> PROBABILITIES``:
     one probability per original and, when there is a scope model, the in-scope probability as
-    one more, last column. One tensor, not two: every tensor costs the Python steps a copy per
-    request, and the second one cost ``faq_match`` a tenth of its throughput (docs/faq.md).
+    one more, last column (one tensor through the ensemble; the post-processing splits it). The
+    output's width is declared open: a fixed one that differs makes ONNX Runtime log a warning
+    on every run, which cost ``faq_match`` an eighth of its throughput (docs/faq.md).
 
     ``locale="C"``: the converter's ``StringNormalizer`` otherwise asks for ``en_US.UTF-8``,
     which minimal machines and containers lack, and the session fails to load. The text is
