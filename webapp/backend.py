@@ -45,13 +45,18 @@ class Backend(Protocol):
     def classify(self, model: str, image: bytes) -> list[ClassScore]: ...
 
 
-def _field(obj: Any, *names: str) -> Any:
+_REQUIRED = object()
+
+
+def _field(obj: Any, *names: str, default: Any = _REQUIRED) -> Any:
     """Read a field from a dataclass/namedtuple/dict whichever name the client used."""
     for name in names:
         if isinstance(obj, dict) and name in obj:
             return obj[name]
         if hasattr(obj, name):
             return getattr(obj, name)
+    if default is not _REQUIRED:
+        return default
     raise KeyError(f"{type(obj).__name__} has none of {names}")
 
 
@@ -66,7 +71,7 @@ def to_faq_matches(matches: Iterable[Any]) -> list[FaqMatch]:
             score=float(_field(m, "score", "probability")),
             question=_text(_field(m, "question", "faq_question")),
             answer=_text(_field(m, "answer", "faq_answer")),
-            matched=bool(getattr(m, "matched", m.get("matched", True) if isinstance(m, dict) else True)),
+            matched=bool(_field(m, "matched", default=True)),
         )
         for m in matches
     ]
