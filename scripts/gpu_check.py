@@ -1,6 +1,6 @@
 """The GPU path without Docker: build, serve and measure the image ensembles on one GPU machine.
 
-    scripts/gpu_check.sh --fetch     # here: put what must travel into .gpu/ (wheels, ~57 MB)
+    scripts/gpu_check.sh --fetch     # here: put what must travel into .gpu/ (wheels, ~58 MB)
     scripts/gpu_check.sh --out DIR   # on the GPU machine: install .gpu/, then this check
     scripts/gpu_check.sh --cpu       # here: the same run on the CPU, a tiny network (CI runs it)
     python scripts/gpu_check.py --record DIR/gpu_check.json   # its section into perf/RESULTS.md
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,12 +126,12 @@ def check_answers(url: str, name: str, model: object, device: str, dtype: object
 
 def _client_process(url: str, model: str, threads: int, per_request: int, start: float, end: float) -> list:
     """One load-generating process: ``threads`` closed loops from ``start`` (after a warm-up) to
-    ``end`` (wall-clock times); returns (end time, latency s, images served) per request."""
+    ``end`` (wall-clock times); returns (end time, latency s, images served, error) per request."""
     import tritonclient.grpc as grpcclient
 
     images = jpegs()
     data = np.array([[images[i % len(images)]] for i in range(per_request)], dtype=object)
-    records: list[tuple[float, float, int]] = []
+    records: list[tuple[float, float, int, str]] = []
 
     def loop() -> None:
         client = grpcclient.InferenceServerClient(url)
@@ -141,9 +142,9 @@ def _client_process(url: str, model: str, threads: int, per_request: int, start:
             t0 = time.time()
             try:
                 client.infer(model, [request], client_timeout=60)
-                records.append((time.time(), time.time() - t0, per_request))
-            except Exception:  # an error or a shed request is counted as such
-                records.append((time.time(), time.time() - t0, 0))
+                records.append((time.time(), time.time() - t0, per_request, ""))
+            except Exception as exc:  # an error or a shed request is counted, with its reason
+                records.append((time.time(), time.time() - t0, 0, str(exc)[:300]))
 
     workers = [threading.Thread(target=loop) for _ in range(threads)]
     for worker in workers:
@@ -201,6 +202,7 @@ def load(server: TritonServer, url: str, name: str, concurrency: int, args: argp
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "failed": len(records) - len(served),
+        "errors": dict(Counter(r[3] for r in records if not r[2]).most_common(5)),
         "gpu_util_pct": statistics.mean(utilisation) if utilisation else None,
         "preprocess_cores": pre_ticks / os.sysconf("SC_CLK_TCK") / args.seconds,
     }
@@ -234,7 +236,23 @@ def markdown(r: dict) -> str:
             util = "n/a" if p["gpu_util_pct"] is None else f"{p['gpu_util_pct']:.0f}"
             figures = f"{p['images_per_s']:,.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {p['failed']}"
             lines.append(f"| {p['concurrency']} | {figures} | {util} | {p['preprocess_cores']:.1f} |")
+        for p in m["levels"]:
+            for reason, count in p.get("errors", {}).items():
+                lines.append(f"\nConcurrency {p['concurrency']}, {count} failed: `{reason}`")
+    if r.get("server_errors"):
+        lines += ["", "The server's log, errors (first of each):", ""]
+        lines += [f"- `{line}`" for line in r["server_errors"]]
     return "\n".join(lines) + "\n"
+
+
+def server_errors(log: Path, limit: int = 20) -> list[str]:
+    """The distinct error lines of the server's log (Triton's ``E`` lines, a stub's abort), first
+    of each, without the time stamp: why requests failed, in the results that travel back."""
+    found: dict[str, None] = {}
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if line.startswith("E") or "terminate called" in line or "what():" in line:
+            found.setdefault(line.split("]", 1)[-1].strip()[:300])
+    return list(found)[:limit]
 
 
 def weights_note(info: dict) -> str:
@@ -252,7 +270,9 @@ def run(args: argparse.Namespace) -> dict:
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run with --cpu to test the path on the CPU")
     dtype = torch.float32 if args.cpu else torch.float16
-    artifacts, repository = args.out / "artifacts", args.out / "repository"
+    # Built beside OUT, not in it: only the results travel back from a device run.
+    work = args.out.parent / f"{args.out.name}-build"
+    artifacts, repository = work / "artifacts", work / "repository"
     for name in args.models:  # provenance only: the step builds the network from it
         module = __import__(str(NETWORKS[name].torch_module), fromlist=["describe"])
         module.describe(artifacts, **(CPU_STAND_INS.get(name, {}) if args.cpu else {}))
@@ -297,6 +317,7 @@ def run(args: argparse.Namespace) -> dict:
                 print(f"{name} c={concurrency}: {entry['levels'][-1]}", flush=True)
     finally:
         server.stop()
+        result["server_errors"] = server_errors(args.out / "triton.log")
     return result
 
 

@@ -59,11 +59,13 @@ class TorchNetwork(Step):
         self.staging = None
         if self.device.type == "cuda":
             # One pinned buffer for the largest batch, reused: pinning memory per batch costs more
-            # than the copy. cuDNN's own heuristics pick the kernels (no autotuning per batch size,
-            # which the dynamic batcher would trigger at every new size under load).
+            # than the copy. cuDNN's own heuristics pick the kernels (no autotuning per batch size).
+            # Every batch size the dynamic batcher can form runs once here: the first pass at a new
+            # size selects and loads its kernels, and on an H200 that stalled the step for seconds
+            # under load, long enough for queued requests to expire (the first GPU run).
             dims = config.input_dims[self.input]
             self.staging = torch.empty((max(1, config.max_batch_size), *dims), pin_memory=True)
-            for size in sorted({1, max(1, config.max_batch_size)}):
+            for size in range(1, max(1, config.max_batch_size) + 1):
                 self.compute({self.input: np.zeros((size, *dims), np.float32)})
         self.log.log_info(f"{config.model_name}: {info.get('note', 'network')} on {self.device}, {precision}")
 
