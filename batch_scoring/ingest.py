@@ -1,0 +1,270 @@
+"""Ingest: a Kafka consumer group that stores sensor readings in PostgreSQL exactly once and
+aggregates them into fixed intervals (tumbling windows).
+
+Per batch of messages, in one database transaction:
+
+- valid readings go to ``readings`` (primary key device, sensor, ts: a reading delivered twice is
+  stored once);
+- every refused event goes to ``dead_letter`` with its reason and where it came from (topic,
+  partition, offset, item), and ingestion goes on;
+- the windows the batch touched are recomputed from the raw readings into ``readings_agg``
+  (count, mean, min, max per device, sensor and window), so a late reading updates its window;
+- each partition's next offset and watermark (the latest reading time seen) go to
+  ``ingest_progress``.
+
+Only after the commit are the offsets committed to the broker. The database is the record of
+progress: on assignment the consumer starts each partition where ``ingest_progress`` says, so a
+crash between the two commits replays nothing twice. A reading older than its partition's
+watermark minus ``lateness`` is refused as late: once a window is older than that, it no longer
+changes, and a scoring run can trust it (``closed_before``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from batch_scoring.events import TOPIC, Reading, decode, utc_now
+
+log = logging.getLogger(__name__)
+
+ORIGIN = "2000-01-01 00:00:00+00"  # windows are aligned to this instant
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    device text NOT NULL, sensor text NOT NULL, ts timestamptz NOT NULL,
+    value double precision NOT NULL,
+    PRIMARY KEY (device, sensor, ts));
+CREATE TABLE IF NOT EXISTS readings_agg (
+    device text NOT NULL, sensor text NOT NULL, window_start timestamptz NOT NULL,
+    readings integer NOT NULL, mean double precision NOT NULL,
+    min double precision NOT NULL, max double precision NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (device, sensor, window_start));
+CREATE TABLE IF NOT EXISTS dead_letter (
+    topic text NOT NULL, partition integer NOT NULL, "offset" bigint NOT NULL, item integer NOT NULL,
+    key text, payload bytea, reason text NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (topic, partition, "offset", item));
+CREATE TABLE IF NOT EXISTS ingest_progress (
+    topic text NOT NULL, partition integer NOT NULL, next_offset bigint NOT NULL,
+    watermark timestamptz, PRIMARY KEY (topic, partition));
+"""
+AGGREGATE = f"""
+INSERT INTO readings_agg (device, sensor, window_start, readings, mean, min, max)
+SELECT r.device, r.sensor, w.window_start, count(*), avg(r.value), min(r.value), max(r.value)
+FROM (SELECT DISTINCT device, sensor, date_bin(%(width)s, ts, TIMESTAMPTZ '{ORIGIN}') AS window_start
+      FROM batch) w
+JOIN readings r ON r.device = w.device AND r.sensor = w.sensor
+               AND r.ts >= w.window_start AND r.ts < w.window_start + %(width)s
+GROUP BY r.device, r.sensor, w.window_start
+ON CONFLICT (device, sensor, window_start) DO UPDATE SET
+    readings = EXCLUDED.readings, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max,
+    updated_at = now()
+"""
+
+
+@dataclass
+class Settings:
+    db: str
+    kafka: dict[str, str]
+    topic: str = TOPIC
+    group: str = "ingest"
+    window: timedelta = timedelta(minutes=1)
+    lateness: timedelta = timedelta(minutes=10)
+    batch: int = 5000  # messages per transaction at most
+    idle_exit_s: float | None = None  # stop after this long without a message (None: run on)
+    max_messages: int | None = None  # stop after this many (tests: a crash mid-stream)
+
+
+@dataclass
+class Totals:
+    messages: int = 0
+    readings: int = 0
+    stored: int = 0  # new rows; a replayed reading is not stored again
+    dead: int = 0
+    late: int = 0
+    batches: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def create_schema(conn: Any) -> None:
+    with conn.transaction():
+        conn.execute(SCHEMA)
+
+
+def progress(conn: Any, topic: str) -> dict[int, tuple[int, datetime | None]]:
+    """Each partition's next offset and watermark, as the last committed batch left them."""
+    rows = conn.execute(
+        "SELECT partition, next_offset, watermark FROM ingest_progress WHERE topic = %s", [topic]
+    )
+    return {p: (offset, mark) for p, offset, mark in rows}
+
+
+def closed_before(conn: Any, topic: str, lateness: timedelta) -> datetime | None:
+    """Windows ending before this instant can no longer change (every partition's watermark,
+    less the lateness, is past them); None before any reading arrived."""
+    row = conn.execute("SELECT min(watermark) FROM ingest_progress WHERE topic = %s", [topic]).fetchone()
+    return None if row is None or row[0] is None else row[0] - lateness
+
+
+@dataclass
+class Batch:
+    """One batch judged: rows to store, refusals to park, the progress it makes per partition."""
+
+    rows: list[Reading] = field(default_factory=list)
+    dead: list[tuple] = field(default_factory=list)  # dead_letter rows
+    kinds: list[str] = field(default_factory=list)  # each one's kind of refusal
+    ends: dict[int, int] = field(default_factory=dict)  # partition -> next offset
+    late: int = 0
+
+
+def judge(messages: list[Any], marks: dict[int, datetime | None], lateness: timedelta, topic: str) -> Batch:
+    """Decode and check every message; moves each partition's watermark in ``marks``."""
+    batch, now = Batch(), utc_now()
+    for msg in messages:
+        part, offset = msg.partition(), msg.offset()
+        readings, rejected = decode(msg.value(), msg.key(), now)
+        key = msg.key().decode(errors="replace") if msg.key() is not None else None
+        for refused in rejected:
+            batch.dead.append((topic, part, offset, refused.item, key, msg.value(), refused.reason))
+            batch.kinds.append(refused.kind)
+        mark = marks.get(part)
+        for index, reading in enumerate(readings):
+            if mark is not None and reading.ts < mark - lateness:
+                reason = f"late: {reading.ts.isoformat()} is more than {lateness} behind {mark.isoformat()}"
+                batch.dead.append((topic, part, offset, len(rejected) + index, key, msg.value(), reason))
+                batch.kinds.append("late")
+                batch.late += 1
+            else:
+                batch.rows.append(reading)
+        if readings:
+            newest = max(r.ts for r in readings)
+            marks[part] = newest if mark is None else max(mark, newest)
+        batch.ends[part] = offset + 1
+    return batch
+
+
+def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: Settings) -> int:
+    """Store one judged batch in one transaction; returns the readings newly stored."""
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS batch (device text, sensor text, ts timestamptz, "
+            "value double precision) ON COMMIT DELETE ROWS"
+        )
+        with conn.cursor().copy("COPY batch (device, sensor, ts, value) FROM STDIN") as copy:
+            for r in batch.rows:
+                copy.write_row((r.device, r.sensor, r.ts, r.value))
+        stored = conn.execute("INSERT INTO readings SELECT * FROM batch ON CONFLICT DO NOTHING").rowcount
+        conn.execute(AGGREGATE, {"width": settings.window})
+        if batch.dead:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    'INSERT INTO dead_letter (topic, partition, "offset", item, key, payload, reason) '
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    batch.dead,
+                )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO ingest_progress (topic, partition, next_offset, watermark) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET "
+                "next_offset = EXCLUDED.next_offset, watermark = EXCLUDED.watermark",
+                [(settings.topic, p, end, marks.get(p)) for p, end in batch.ends.items()],
+            )
+    return max(stored, 0)
+
+
+class Stop:
+    """SIGTERM or SIGINT: finish the batch in hand, commit, leave the group, exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._set)
+
+    def _set(self, *_: object) -> None:
+        self.requested = True
+
+
+def run(settings: Settings) -> Totals:
+    """Consume until stopped (or idle for ``idle_exit_s``); returns the totals of this run."""
+    import psycopg
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    totals, stop = Totals(), Stop()
+    with psycopg.connect(settings.db) as conn:
+        create_schema(conn)
+        saved = progress(conn, settings.topic)
+        marks: dict[int, datetime | None] = {p: mark for p, (_, mark) in saved.items()}
+        clock = {"idle_since": float("inf"), "logged": time.monotonic()}
+
+        def assigned(consumer: Any, partitions: list[Any]) -> None:
+            current = progress(conn, settings.topic)  # the database says where each one stands
+            for tp in partitions:
+                if tp.partition in current:
+                    tp.offset = current[tp.partition][0]
+                    marks[tp.partition] = current[tp.partition][1]
+            consumer.assign(partitions)
+            clock["idle_since"] = time.monotonic()  # joining the group is not idleness
+            log.info("assigned %s", [(tp.partition, tp.offset) for tp in partitions])
+
+        consumer = Consumer(
+            {
+                "group.id": settings.group,
+                "enable.auto.commit": "false",
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": "false",
+                "session.timeout.ms": "6000",  # the local broker joins a group in about half this
+                "heartbeat.interval.ms": "500",
+                **settings.kafka,
+            }
+        )
+        consumer.subscribe([settings.topic], on_assign=assigned)
+        try:
+            while not stop.requested:
+                limit = settings.batch
+                if settings.max_messages is not None:
+                    limit = min(limit, settings.max_messages - totals.messages)
+                    if limit <= 0:
+                        break
+                messages = consumer.consume(num_messages=limit, timeout=1.0)
+                errors = [m for m in messages if m.error() is not None]
+                for m in errors:
+                    if m.error().fatal():
+                        raise KafkaException(m.error())
+                    log.warning("broker: %s", m.error())
+                messages = [m for m in messages if m.error() is None]
+                if not messages:
+                    idle = time.monotonic() - clock["idle_since"]
+                    if settings.idle_exit_s is not None and idle > settings.idle_exit_s:
+                        break
+                    continue
+                clock["idle_since"] = time.monotonic()
+                batch = judge(messages, marks, settings.lateness, settings.topic)
+                stored = write(conn, batch, marks, settings)
+                offsets = [TopicPartition(settings.topic, p, end) for p, end in batch.ends.items()]
+                consumer.commit(offsets=offsets, asynchronous=False)
+                account(totals, batch, len(messages), stored)
+                if time.monotonic() - clock["logged"] > 10:
+                    log.info("ingest: %s", totals.as_dict())
+                    clock["logged"] = time.monotonic()
+        finally:
+            consumer.close()
+    log.info("ingest done: %s", totals.as_dict())
+    return totals
+
+
+def account(totals: Totals, batch: Batch, messages: int, stored: int) -> None:
+    totals.messages += messages
+    totals.readings += len(batch.rows) + batch.late
+    totals.stored += stored
+    totals.dead += len(batch.dead)
+    totals.late += batch.late
+    totals.batches += 1
+    for kind in batch.kinds:
+        totals.reasons[kind] = totals.reasons.get(kind, 0) + 1
