@@ -1,4 +1,4 @@
-"""`python -m batch_scoring generate|train|tune|score|demo|aml|azurite`.
+"""`python -m batch_scoring generate|train|tune|score|demo|aml|azurite|services|produce|ingest`.
 
 `--store` picks the storage: `local:PATH` (default `local:build/batch`, a plain folder),
 `azurite[:PORT]` (the emulator; started for the duration of the command when none answers on
@@ -325,3 +325,6 @@ def aml_submit(
 
 def main() -> None:
     app()
+
+
+from batch_scoring import cli_stream  # noqa: E402, F401  (registers services, produce, ingest)

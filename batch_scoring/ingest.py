@@ -15,7 +15,9 @@ Per batch of messages, in one database transaction:
 Only after the commit are the offsets committed to the broker. The database is the record of
 progress: on assignment the consumer starts each partition where ``ingest_progress`` says, so a
 crash between the two commits replays nothing twice. A reading older than its partition's
-watermark minus ``lateness`` is refused as late: once a window is older than that, it no longer
+watermark minus ``lateness`` is refused as late (unless the same value is already stored: then
+it is a device's retry, a duplicate like any other; a second, different value for a stored
+time is not stored either: the first one stands): once a window is older than that, it no longer
 changes, and a scoring run can trust it (``closed_before``).
 """
 
@@ -86,6 +88,7 @@ class Totals:
     stored: int = 0  # new rows; a replayed reading is not stored again
     dead: int = 0
     late: int = 0
+    duplicates_late: int = 0  # late, but already stored: a retry, not parked
     batches: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -120,8 +123,8 @@ class Batch:
     rows: list[Reading] = field(default_factory=list)
     dead: list[tuple] = field(default_factory=list)  # dead_letter rows
     kinds: list[str] = field(default_factory=list)  # each one's kind of refusal
+    late: list[tuple[Reading, tuple]] = field(default_factory=list)  # with its dead_letter row
     ends: dict[int, int] = field(default_factory=dict)  # partition -> next offset
-    late: int = 0
 
 
 def judge(messages: list[Any], marks: dict[int, datetime | None], lateness: timedelta, topic: str) -> Batch:
@@ -138,9 +141,9 @@ def judge(messages: list[Any], marks: dict[int, datetime | None], lateness: time
         for index, reading in enumerate(readings):
             if mark is not None and reading.ts < mark - lateness:
                 reason = f"late: {reading.ts.isoformat()} is more than {lateness} behind {mark.isoformat()}"
-                batch.dead.append((topic, part, offset, len(rejected) + index, key, msg.value(), reason))
-                batch.kinds.append("late")
-                batch.late += 1
+                batch.late.append(
+                    (reading, (topic, part, offset, len(rejected) + index, key, msg.value(), reason))
+                )
             else:
                 batch.rows.append(reading)
         if readings:
@@ -150,8 +153,9 @@ def judge(messages: list[Any], marks: dict[int, datetime | None], lateness: time
     return batch
 
 
-def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: Settings) -> int:
-    """Store one judged batch in one transaction; returns the readings newly stored."""
+def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: Settings) -> tuple[int, int]:
+    """Store one judged batch in one transaction; returns the readings newly stored and the
+    late ones parked (a late reading already stored is a retry and is dropped)."""
     with conn.transaction():
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS batch (device text, sensor text, ts timestamptz, "
@@ -169,6 +173,14 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
                     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     batch.dead,
                 )
+        parked = 0
+        for reading, row in batch.late:
+            parked += conn.execute(
+                'INSERT INTO dead_letter (topic, partition, "offset", item, key, payload, reason) '
+                "SELECT %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM readings "
+                "WHERE device = %s AND sensor = %s AND ts = %s AND value = %s) ON CONFLICT DO NOTHING",
+                [*row, reading.device, reading.sensor, reading.ts, reading.value],
+            ).rowcount
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO ingest_progress (topic, partition, next_offset, watermark) "
@@ -176,7 +188,7 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
                 "next_offset = EXCLUDED.next_offset, watermark = EXCLUDED.watermark",
                 [(settings.topic, p, end, marks.get(p)) for p, end in batch.ends.items()],
             )
-    return max(stored, 0)
+    return max(stored, 0), parked
 
 
 class Stop:
@@ -197,7 +209,9 @@ def run(settings: Settings) -> Totals:
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     totals, stop = Totals(), Stop()
-    with psycopg.connect(settings.db) as conn:
+    # autocommit: each conn.transaction() below is a real transaction, committed at its end (in
+    # psycopg's default mode, the first query would open one that only the exit commits).
+    with psycopg.connect(settings.db, autocommit=True) as conn:
         create_schema(conn)
         saved = progress(conn, settings.topic)
         marks: dict[int, datetime | None] = {p: mark for p, (_, mark) in saved.items()}
@@ -246,10 +260,10 @@ def run(settings: Settings) -> Totals:
                     continue
                 clock["idle_since"] = time.monotonic()
                 batch = judge(messages, marks, settings.lateness, settings.topic)
-                stored = write(conn, batch, marks, settings)
+                stored, parked = write(conn, batch, marks, settings)
                 offsets = [TopicPartition(settings.topic, p, end) for p, end in batch.ends.items()]
                 consumer.commit(offsets=offsets, asynchronous=False)
-                account(totals, batch, len(messages), stored)
+                account(totals, batch, len(messages), stored, parked)
                 if time.monotonic() - clock["logged"] > 10:
                     log.info("ingest: %s", totals.as_dict())
                     clock["logged"] = time.monotonic()
@@ -259,12 +273,13 @@ def run(settings: Settings) -> Totals:
     return totals
 
 
-def account(totals: Totals, batch: Batch, messages: int, stored: int) -> None:
+def account(totals: Totals, batch: Batch, messages: int, stored: int, parked: int) -> None:
     totals.messages += messages
-    totals.readings += len(batch.rows) + batch.late
+    totals.readings += len(batch.rows) + len(batch.late)
     totals.stored += stored
-    totals.dead += len(batch.dead)
-    totals.late += batch.late
+    totals.dead += len(batch.dead) + parked
+    totals.late += parked
+    totals.duplicates_late += len(batch.late) - parked
     totals.batches += 1
-    for kind in batch.kinds:
+    for kind in [*batch.kinds, *["late"] * parked]:
         totals.reasons[kind] = totals.reasons.get(kind, 0) + 1

