@@ -119,3 +119,43 @@ def ingest(
     typer.echo(json.dumps(totals.as_dict()))
     if summary_json:
         summary_json.write_text(json.dumps(totals.as_dict(), indent=1))
+
+
+@app.command("score-window")
+def score_window_command(
+    window: str = typer.Option(..., help="START/END, ISO 8601, within one hour (the hour that closed)"),
+    db: str = DbOpt,
+    store: str = typer.Option("local:build/batch", "--store", "-s", help="models and predictions"),
+    connection_string: str | None = typer.Option(None, envvar="AZURE_STORAGE_CONNECTION_STRING"),
+    shard: str = typer.Option("0/1", help="I/N: score the series of shard I of N"),
+    topic: str = TopicOpt,
+    width_s: int = typer.Option(60, help="the aggregation interval the ingester used, seconds"),
+    lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
+    allow_open: bool = typer.Option(False, help="score even if late readings may still arrive"),
+    force: bool = typer.Option(False, help="score again a window that has its success marker"),
+) -> None:
+    """Score one window of aggregated readings; exit 1 if a series failed, 3 if not closed yet."""
+    import psycopg
+
+    from batch_scoring.cli import open_spec
+    from batch_scoring.ingest import closed_before
+    from batch_scoring.windowed import Shard, Window, score_window
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        span, part = Window.parse(window), Shard.parse(shard)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    outcome = None  # typer's Exit is a RuntimeError, which open_spec turns into exit 2: leave it first
+    with open_spec(store, connection_string, "") as spec, psycopg.connect(db, autocommit=True) as conn:
+        closed = closed_before(conn, topic, timedelta(seconds=lateness_s))
+        if allow_open or (closed is not None and closed >= span.end):
+            outcome = score_window(
+                conn, spec.open(), span, width=timedelta(seconds=width_s), shard=part, force=force
+            )
+    if outcome is None:
+        typer.echo(f"error: window {span} is not closed yet (closed up to {closed})", err=True)
+        raise typer.Exit(3)
+    typer.echo(json.dumps(outcome.as_dict()))
+    raise typer.Exit(1 if outcome.failed else 0)

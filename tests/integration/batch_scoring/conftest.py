@@ -118,6 +118,10 @@ class Stream:
 
 @pytest.fixture
 def stream(broker: Broker, postgres: Postgres) -> Stream:
+    return new_stream(broker, postgres)
+
+
+def new_stream(broker: Broker, postgres: Postgres) -> Stream:
     import psycopg
 
     name = f"t{next(_prefixes)}_{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,270 @@
+"""Incremental scoring: the readings of one time window, for every series, from PostgreSQL.
+
+``python -m batch_scoring score-window --window 2024-01-01T01:00/2024-01-01T02:00`` (a schedule
+passes the hour that just closed) reads each series' aggregated intervals in the window plus the
+``TAIL`` intervals before it that the causal features need (``batch_scoring.features``: a
+reading's features depend on the previous 15 readings only), scores the window's intervals with
+the series' model, and writes
+
+- ``preds/date=YYYY-MM-DD/hour=HH/<device>/<sensor>.parquet``: the window's predictions, with the
+  run id and the model's checksum in the Parquet footer; rewritten whole by a rerun, so there is
+  exactly one per series and window;
+- the flagged intervals, upserted into the ``anomalies`` table for downstream use;
+- ``preds/date=.../hour=.../_SUCCESS[.shard-I-of-N].json`` once every output is verified to be
+  there, or ``_FAILED...json`` with what failed. A window whose success marker exists is not
+  scored again; hour 2's run never touches hour 1's folder.
+
+``--shard I/N`` scores the series whose key hashes to I (of N): shards write disjoint outputs and
+their own markers. A window is scored only once it is closed: every partition of the topic has
+seen readings later than its end plus the allowed lateness (``ingest.closed_before``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from batch_scoring import features
+from batch_scoring.model import OnnxModel, sha256
+from batch_scoring.schema import MODEL_MANIFEST, Partition
+from batch_scoring.score import OUTPUT_SCHEMA, PROVENANCE_KEY
+from batch_scoring.storage import MissingBlob, Store
+
+log = logging.getLogger(__name__)
+
+TAIL = max(features.RESID_WINDOW, features.STD_WINDOW - 1)  # earlier intervals the features read
+ANOMALIES = """
+CREATE TABLE IF NOT EXISTS anomalies (
+    device text NOT NULL, sensor text NOT NULL, ts timestamptz NOT NULL,
+    value double precision NOT NULL, score double precision NOT NULL,
+    model_sha256 text NOT NULL, run_id text NOT NULL, scored_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (device, sensor, ts));
+"""
+
+
+class WindowError(RuntimeError):
+    """The window cannot be scored now (not closed yet, spans hours, no models)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """``START/END`` in ISO 8601 (UTC when no zone), within one hour of the clock."""
+        parts = text.split("/")
+        if len(parts) != 2:
+            raise ValueError(f"window {text!r} is not START/END")
+        start, end = (cls._utc(datetime.fromisoformat(p.replace("Z", "+00:00"))) for p in parts)
+        if end <= start:
+            raise ValueError(f"window {text!r} ends before it starts")
+        if end - start > timedelta(hours=1) or (end - timedelta(microseconds=1)).hour != start.hour:
+            raise ValueError(f"window {text!r} spans more than one hour of the clock (outputs are hourly)")
+        return cls(start, end)
+
+    @staticmethod
+    def _utc(ts: datetime) -> datetime:
+        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+    @property
+    def prefix(self) -> str:
+        return f"date={self.start:%Y-%m-%d}/hour={self.start:%H}"
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, _, count = text.partition("/")
+        shard = cls(int(index), int(count or 1))
+        if not 0 <= shard.index < shard.count:
+            raise ValueError(f"shard {text!r}: I/N with 0 <= I < N")
+        return shard
+
+    def holds(self, key: str) -> bool:
+        """A stable hash (not CRC32: its low bits barely differ between ``D000/S01`` and the like)."""
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index
+
+    def marker(self, outcome: str) -> str:
+        return (
+            f"_{outcome}.json" if self.count == 1 else f"_{outcome}.shard-{self.index}-of-{self.count}.json"
+        )
+
+
+@dataclass
+class Outcome:
+    window: str
+    shard: str
+    run_id: str
+    models: str  # the model manifest's checksum: the version this run used throughout
+    status: str = "scored"  # scored | skipped (already done) | failed
+    series: int = 0
+    rows: int = 0
+    anomalies: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def intervals(
+    conn: Any, window: Window, width: timedelta
+) -> Iterator[tuple[Partition, np.ndarray, np.ndarray]]:
+    """Each series with readings in the window: its interval starts and means, the tail first.
+    One query for all series: a round trip per series would cost more than the scoring."""
+    since = window.start - 2 * TAIL * width  # twice the tail: room for a few missing intervals
+    rows = conn.execute(
+        "SELECT device, sensor, window_start, mean FROM readings_agg "
+        "WHERE window_start >= %s AND window_start < %s ORDER BY device, sensor, window_start",
+        [since, window.end],
+    )
+    current, times, values = None, [], []
+    for device, sensor, ts, mean in [*rows, (None, None, None, None)]:
+        if (device, sensor) != current:
+            if current is not None:
+                stamps, means = np.array(times, dtype="datetime64[us]"), np.array(values)
+                inside = stamps >= np.datetime64(window.start.replace(tzinfo=None), "us")
+                if inside.any():
+                    first = int(np.argmax(inside))
+                    keep = slice(max(0, first - TAIL), None)
+                    yield Partition(*current), stamps[keep], means[keep]
+            current, times, values = (device, sensor), [], []
+        if ts is not None:
+            times.append(ts.astimezone(UTC).replace(tzinfo=None))
+            values.append(mean)
+
+
+def score_series(model: OnnxModel, feature_set: str, stamps: np.ndarray, means: np.ndarray, start: datetime):
+    """Predictions for the intervals from ``start`` on; the tail before it is context only."""
+    x = features.compute(means, feature_set)
+    prediction, score = model.predict(x)
+    inside = stamps >= np.datetime64(start.replace(tzinfo=None), "us")
+    return stamps[inside], means[inside], prediction[inside], score[inside]
+
+
+def parquet(
+    part: Partition, ts: np.ndarray, values: np.ndarray, pred: np.ndarray, score: np.ndarray, info: dict
+) -> bytes:
+    n = len(ts)
+    table = pa.Table.from_arrays(
+        [
+            pa.array(ts, pa.timestamp("us")),
+            pa.array([part.device] * n, pa.string()),
+            pa.array([part.sensor] * n, pa.string()),
+            pa.array(values, pa.float64()),
+            pa.array(pred, pa.int8()),
+            pa.array(score, pa.float64()),
+        ],
+        schema=OUTPUT_SCHEMA.with_metadata({PROVENANCE_KEY: json.dumps(info).encode()}),
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy")
+    return buf.getvalue()
+
+
+def score_window(
+    conn: Any,
+    store: Store,
+    window: Window,
+    *,
+    width: timedelta = timedelta(minutes=1),
+    shard: Shard = Shard(),
+    force: bool = False,
+) -> Outcome:
+    """Score one window (one shard of it) from the aggregates in ``conn`` into ``store``."""
+    started = time.monotonic()
+    manifest_bytes = store.models.read_bytes(MODEL_MANIFEST)  # read once: this run's version
+    manifest = json.loads(manifest_bytes)
+    outcome = Outcome(
+        str(window), f"{shard.index}/{shard.count}", uuid.uuid4().hex[:12], sha256(manifest_bytes)
+    )
+    done = f"{window.prefix}/{shard.marker('SUCCESS')}"
+    if not force and store.preds.exists(done):
+        outcome.status = "skipped"
+        log.info("window %s shard %s already scored (%s)", window, outcome.shard, done)
+        return outcome
+    conn.execute(ANOMALIES)
+    written, flagged = [], []
+    for part, stamps, means in intervals(conn, window, width):
+        if not shard.holds(part.key):
+            continue
+        outcome.series += 1
+        try:
+            entry = manifest.get("models", {}).get(part.key)
+            if entry is None:
+                raise WindowError(f"no model for {part.key}")
+            model = OnnxModel(store.models.read_bytes(entry["blob"]), expected_sha256=entry["sha256"])
+            feature_set = model.metadata.get("features", entry["config"]["features"])
+            ts, values, pred, score = score_series(model, feature_set, stamps, means, window.start)
+        except (WindowError, ValueError, MissingBlob) as exc:
+            outcome.failed[part.key] = str(exc)
+            continue
+        info = {
+            "window": str(window),
+            "run_id": outcome.run_id,
+            "model_sha256": entry["sha256"],
+            "rows": len(ts),
+        }
+        name = f"{window.prefix}/{part.key}.parquet"
+        store.preds.write_bytes(name, parquet(part, ts, values, pred, score, info))
+        written.append(name)
+        outcome.rows += len(ts)
+        outcome.anomalies += int(pred.sum())
+        for i in np.flatnonzero(pred):
+            when = ts[i].astype(datetime).replace(tzinfo=UTC)
+            flagged.append(
+                (
+                    part.device,
+                    part.sensor,
+                    when,
+                    float(values[i]),
+                    float(score[i]),
+                    entry["sha256"],
+                    outcome.run_id,
+                )
+            )
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO anomalies (device, sensor, ts, value, score, model_sha256, run_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device, sensor, ts) DO UPDATE SET "
+            "value = EXCLUDED.value, score = EXCLUDED.score, model_sha256 = EXCLUDED.model_sha256, "
+            "run_id = EXCLUDED.run_id, scored_at = now()",
+            flagged,
+        )
+    missing = [name for name in written if not store.preds.exists(name)]
+    outcome.failed.update({name: "output missing after writing" for name in missing})
+    outcome.seconds = time.monotonic() - started
+    outcome.status = "failed" if outcome.failed else "scored"
+    marker = shard.marker("FAILED" if outcome.failed else "SUCCESS")
+    store.preds.write_bytes(f"{window.prefix}/{marker}", json.dumps(outcome.as_dict(), indent=1).encode())
+    if not outcome.failed and store.preds.exists(stale := f"{window.prefix}/{shard.marker('FAILED')}"):
+        store.preds.delete(stale)  # an earlier failed run of this window, now caught up
+    log.info(
+        "window %s shard %s: %s",
+        window,
+        outcome.shard,
+        {k: v for k, v in outcome.as_dict().items() if k != "failed"},
+    )
+    return outcome

@@ -1,0 +1,123 @@
+"""Windowed scoring from the ingested aggregates: a window's predictions equal those of the
+whole series, a rerun is a no-op, hours and shards never touch each other's outputs, and an
+open window is refused."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from batch_scoring.generate import GenSpec, generate
+from batch_scoring.ingest import Settings, run
+from batch_scoring.model import PRESETS
+from batch_scoring.produce import send
+from batch_scoring.runner import run_local
+from batch_scoring.storage import StoreSpec
+from batch_scoring.train import train_all
+from batch_scoring.windowed import Shard, Window, score_window
+from tests.integration.batch_scoring.conftest import REPO, Stream, new_stream
+
+SPEC = GenSpec(devices=2, sensors=3, readings=180, seed=9)  # 00:00-02:59, one reading a minute
+HOUR1 = Window.parse("2024-01-01T01:00/2024-01-01T02:00")
+
+
+@pytest.fixture(scope="module")
+def ingested(broker, postgres, tmp_path_factory: pytest.TempPathFactory) -> tuple[Stream, Path]:
+    """The series in a trained store (models, and whole-series predictions to compare with),
+    and the same readings sent through the broker and ingested."""
+    root = tmp_path_factory.mktemp("stream-store")
+    spec = StoreSpec.parse(f"local:{root}")
+    generate(spec, SPEC, progress=False)
+    assert not train_all(spec, PRESETS["default"], workers=1, progress=False)["errors"]
+    assert run_local(spec, workers=1, progress=False).ok  # whole-file mode: preds/<d>/<s>.parquet
+    stream = new_stream(broker, postgres)
+    send(stream.kafka, SPEC, topic=stream.topic)
+    run(Settings(db=stream.db, kafka=stream.kafka, topic=stream.topic, idle_exit_s=2.0))
+    return stream, root
+
+
+def copy_store(root: Path, to: Path) -> StoreSpec:
+    """A store with the same models and no window outputs yet."""
+    shutil.copytree(root / "models", to / "models")
+    return StoreSpec.parse(f"local:{to}")
+
+
+def test_a_window_scored_from_window_and_tail_equals_the_whole_series(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    store = copy_store(root, tmp_path).open()
+    with psycopg.connect(stream.db, autocommit=True) as conn:
+        outcome = score_window(conn, store, HOUR1)
+        flagged = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
+    assert outcome.status == "scored" and outcome.series == 6 and outcome.rows == 6 * 60
+    assert not outcome.failed and flagged == outcome.anomalies
+    for part in SPEC.partitions():
+        window = pd.read_parquet(tmp_path / "preds" / HOUR1.prefix / f"{part.key}.parquet")
+        whole = pd.read_parquet(root / "preds" / f"{part.key}.parquet")
+        whole = whole[(whole["TS"] >= "2024-01-01 01:00") & (whole["TS"] < "2024-01-01 02:00")]
+        assert list(window["TS"]) == list(whole["TS"])
+        assert (window["Prediction"].to_numpy() == whole["Prediction"].to_numpy()).all()
+        np.testing.assert_allclose(window["Score"], whole["Score"], rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "preds" / HOUR1.prefix / "_SUCCESS.json").exists()
+
+
+def test_a_rerun_is_a_no_op_and_another_hour_leaves_this_one_alone(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    store = copy_store(root, tmp_path).open()
+    with psycopg.connect(stream.db, autocommit=True) as conn:
+        score_window(conn, store, HOUR1)
+        hour1 = {p: p.read_bytes() for p in (tmp_path / "preds" / HOUR1.prefix).rglob("*") if p.is_file()}
+        assert score_window(conn, store, HOUR1).status == "skipped"
+        hour0 = score_window(conn, store, Window.parse("2024-01-01T00:00/2024-01-01T01:00"))
+    assert hour0.status == "scored" and hour0.rows == 6 * 60  # the first hour: no tail, no failure
+    assert {p: p.read_bytes() for p in (tmp_path / "preds" / HOUR1.prefix).rglob("*") if p.is_file()} == hour1
+
+
+def test_shards_split_the_series_and_keep_their_own_markers(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    store = copy_store(root, tmp_path).open()
+    with psycopg.connect(stream.db, autocommit=True) as conn:
+        outcomes = [score_window(conn, store, HOUR1, shard=Shard(i, 2)) for i in range(2)]
+    assert sum(o.series for o in outcomes) == 6 and all(o.series for o in outcomes)
+    folder = tmp_path / "preds" / HOUR1.prefix
+    assert sorted(p.name for p in folder.glob("_*")) == [
+        "_SUCCESS.shard-0-of-2.json",
+        "_SUCCESS.shard-1-of-2.json",
+    ]
+    assert len(list(folder.rglob("*.parquet"))) == 6
+
+
+def test_an_open_window_is_refused_with_its_own_exit_code(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    copy_store(root, tmp_path)
+    command = [sys.executable, "-m", "batch_scoring", "score-window", "--db", stream.db]
+    command += ["--topic", stream.topic, "--store", f"local:{tmp_path}"]
+    late = subprocess.run(
+        [*command, "--window", "2024-01-01T02:00/2024-01-01T03:00"], cwd=REPO, capture_output=True, text=True
+    )
+    assert late.returncode == 3 and "not closed yet" in late.stderr  # readings up to 02:59, lateness 10 min
+    ok = subprocess.run(
+        [*command, "--window", "2024-01-01T01:00/2024-01-01T02:00"], cwd=REPO, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert not (tmp_path / "preds" / "date=2024-01-01" / "hour=02").exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-01-01T01:00", "2024-01-01T02:00/2024-01-01T01:00", "2024-01-01T01:30/2024-01-01T02:30"]
+)
+def test_bad_windows_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Window.parse(text)
+
+
+def test_a_window_is_named_by_its_hour_in_utc() -> None:
+    window = Window.parse("2024-01-01T03:00+02:00/2024-01-01T04:00+02:00")
+    assert window.prefix == "date=2024-01-01/hour=01" and window.end - window.start == timedelta(hours=1)
