@@ -7,8 +7,8 @@ Per batch of messages, in one database transaction:
   stored once);
 - every refused event goes to ``dead_letter`` with its reason and where it came from (topic,
   partition, offset, item), and ingestion goes on;
-- the windows the batch touched are recomputed from the raw readings into ``readings_agg``
-  (count, mean, min, max per device, sensor and window), so a late reading updates its window;
+- the readings newly stored are added to their windows in ``readings_agg`` (count, sum, mean,
+  min, max per device, sensor and window), so a late reading updates its window;
 - each partition's next offset and watermark (the latest reading time seen) go to
   ``ingest_progress``.
 
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (device, sensor, ts));
 CREATE TABLE IF NOT EXISTS readings_agg (
     device text NOT NULL, sensor text NOT NULL, window_start timestamptz NOT NULL,
-    readings integer NOT NULL, mean double precision NOT NULL,
+    readings integer NOT NULL, total double precision NOT NULL,
+    mean double precision GENERATED ALWAYS AS (total / readings) STORED,
     min double precision NOT NULL, max double precision NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (device, sensor, window_start));
@@ -54,17 +55,20 @@ CREATE TABLE IF NOT EXISTS ingest_progress (
     topic text NOT NULL, partition integer NOT NULL, next_offset bigint NOT NULL,
     watermark timestamptz, PRIMARY KEY (topic, partition));
 """
-AGGREGATE = f"""
-INSERT INTO readings_agg (device, sensor, window_start, readings, mean, min, max)
-SELECT r.device, r.sensor, w.window_start, count(*), avg(r.value), min(r.value), max(r.value)
-FROM (SELECT DISTINCT device, sensor, date_bin(%(width)s, ts, TIMESTAMPTZ '{ORIGIN}') AS window_start
-      FROM batch) w
-JOIN readings r ON r.device = w.device AND r.sensor = w.sensor
-               AND r.ts >= w.window_start AND r.ts < w.window_start + %(width)s
-GROUP BY r.device, r.sensor, w.window_start
+# The readings newly stored (a duplicate is not returned) are added to their windows: one
+# statement, no second read of the readings table, and a reading counts once however often it
+# is delivered.
+STORE = f"""
+WITH new AS (INSERT INTO readings SELECT * FROM batch ON CONFLICT DO NOTHING RETURNING *),
+windows AS (
+INSERT INTO readings_agg AS a (device, sensor, window_start, readings, total, min, max)
+SELECT device, sensor, date_bin(%(width)s, ts, TIMESTAMPTZ '{ORIGIN}'), count(*), sum(value),
+       min(value), max(value)
+FROM new GROUP BY 1, 2, 3
 ON CONFLICT (device, sensor, window_start) DO UPDATE SET
-    readings = EXCLUDED.readings, mean = EXCLUDED.mean, min = EXCLUDED.min, max = EXCLUDED.max,
-    updated_at = now()
+    readings = a.readings + EXCLUDED.readings, total = a.total + EXCLUDED.total,
+    min = least(a.min, EXCLUDED.min), max = greatest(a.max, EXCLUDED.max), updated_at = now())
+SELECT count(*) FROM new
 """
 
 
@@ -164,8 +168,7 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
         with conn.cursor().copy("COPY batch (device, sensor, ts, value) FROM STDIN") as copy:
             for r in batch.rows:
                 copy.write_row((r.device, r.sensor, r.ts, r.value))
-        stored = conn.execute("INSERT INTO readings SELECT * FROM batch ON CONFLICT DO NOTHING").rowcount
-        conn.execute(AGGREGATE, {"width": settings.window})
+        (stored,) = conn.execute(STORE, {"width": settings.window}).fetchone()
         if batch.dead:
             with conn.cursor() as cur:
                 cur.executemany(
@@ -188,7 +191,7 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
                 "next_offset = EXCLUDED.next_offset, watermark = EXCLUDED.watermark",
                 [(settings.topic, p, end, marks.get(p)) for p, end in batch.ends.items()],
             )
-    return max(stored, 0), parked
+    return stored, parked
 
 
 class Stop:
