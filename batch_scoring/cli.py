@@ -121,25 +121,69 @@ def train(
     gamma: str | None = typer.Option(None, help="number, scale or auto"),
     nu: float | None = typer.Option(None),
     train_fraction: float | None = typer.Option(None, help="leading share of each series used to train"),
+    tolerance: float = typer.Option(0.02, help="F1 the new version may lose against the serving one"),
     workers: int = WorkersOpt,
     progress: bool = typer.Option(True),
 ) -> None:
-    """Train one StandardScaler+OneClassSVM per (device, sensor), export ONNX + manifest."""
+    """Train a new model version (one StandardScaler+OneClassSVM per series, ONNX) and serve it
+    if it passes the gate; exit 1 if a series failed or the gate refused it."""
     from batch_scoring.train import train_all
 
     config = _config(preset, features, gamma, nu, train_fraction)
     with open_spec(store, connection_string, prefix) as spec:
-        manifest = train_all(spec, config, workers=workers, progress=progress)
-    s = manifest["summary"]
-    typer.echo(f"trained {s['models']} models ({config}) in {manifest['seconds']}s")
+        manifest = train_all(spec, config, workers=workers, progress=progress, tolerance=tolerance)
+    s, gate = manifest["summary"], manifest["gate"]
+    typer.echo(
+        f"trained {s['models']} models ({config}) in {manifest['seconds']}s: version {manifest['version']}"
+    )
     if "precision" in s:
         typer.echo(
             f"evaluation window: precision {s['precision']:.3f} recall {s['recall']:.3f} "
             f"F1 {s['f1']:.3f}; recall by type {json.dumps(s['recall_by_type'])}"
         )
-    for key, err in manifest["errors"].items():
+    for key, err in list(manifest["errors"].items())[:20]:
         typer.echo(f"  FAILED {key}: {err}", err=True)
-    raise typer.Exit(1 if manifest["errors"] else 0)
+    verdict = "serving it" if gate["passed"] else "NOT serving it; the serving version is unchanged"
+    typer.echo(f"gate: {gate['reason']}: {verdict}", err=not gate["passed"])
+    raise typer.Exit(0 if gate["passed"] else 1)
+
+
+models_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Model versions: list, roll back.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(
+    store: str = StoreOpt, connection_string: str | None = ConnOpt, prefix: str = PrefixOpt
+) -> None:
+    """Every version written, the serving one marked."""
+    from batch_scoring import versions
+
+    with open_spec(store, connection_string, prefix) as spec:
+        models = spec.open().models
+        current = (versions.serving(models) or {}).get("version")
+        for version in versions.versions(models):
+            manifest = json.loads(models.read_bytes(versions.VERSION_MANIFEST.format(version=version)))
+            gate = manifest.get("gate", {})
+            mark = "*" if version == current else " "
+            typer.echo(
+                f"{mark} {version}  models {manifest['summary']['models']}  gate: {gate.get('reason', '')}"
+            )
+
+
+@models_app.command("rollback")
+def models_rollback(
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
+    prefix: str = PrefixOpt,
+    to: str | None = typer.Option(None, help="serve this version [default: the one before]"),
+) -> None:
+    """Serve the version the serving one replaced (or --to VERSION), in one write."""
+    from batch_scoring import versions
+
+    with open_spec(store, connection_string, prefix) as spec:
+        manifest = versions.rollback(spec.open().models, to)
+    typer.echo(f"serving version {manifest['version']}")
 
 
 @app.command()

@@ -1,5 +1,12 @@
 """Train one model per (device, sensor), export each to ONNX and write the model manifest.
 
+Every training run writes a new, immutable version: its ONNX files under ``models/v=<id>/``
+and its manifest as ``models/v=<id>/manifest.json``. Only then, and only if the version passes
+the gate (no failed series, at least one model, not worse than the serving version on the same
+held-out readings), ``models/manifest.json``, the pointer every scoring run reads once at its
+start, is replaced by it in one write. A scoring run therefore finishes on the version it started
+with, and a failed or refused training changes nothing (``batch_scoring.versions``).
+
 Each series is split in time: the first `train_fraction` of readings is the training window,
 the rest is the evaluation window on which precision/recall are measured against the injected
 labels, using the exported ONNX model (what scoring will actually run). The manifest records, per
@@ -17,7 +24,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from batch_scoring import dataio
+from batch_scoring import dataio, features
 from batch_scoring.model import (
     ModelConfig,
     OnnxModel,
@@ -28,15 +35,18 @@ from batch_scoring.model import (
     to_onnx,
     with_ratios,
 )
-from batch_scoring.schema import LABEL, LABEL_TYPE, MODEL_MANIFEST, TS, VALUE, Partition
+from batch_scoring.schema import LABEL, LABEL_TYPE, TS, VALUE, Partition
 from batch_scoring.storage import Store, StoreSpec
 
 MANIFEST_VERSION = 1
 ANOMALY_TYPES = ("spike", "drift", "stuck")
 
 
-def train_partition(store: Store, part: Partition, config: ModelConfig) -> dict:
-    """Fit, export, evaluate and upload one model; return its manifest entry."""
+def train_partition(
+    store: Store, part: Partition, config: ModelConfig, version: str = "", serving: dict | None = None
+) -> dict:
+    """Fit, export, evaluate and upload one model under ``v=<version>/``; return its manifest
+    entry, with the serving version's model scored on the same evaluation window for the gate."""
     name, payload = dataio.read_partition_bytes(store.data, part)
     df = dataio.parse_frame(name, payload, columns=None)
     n = len(df)
@@ -69,12 +79,18 @@ def train_partition(store: Store, part: Partition, config: ModelConfig) -> dict:
                 k: [int(pred[n_train:][kinds == k].sum()), int((kinds == k).sum())] for k in ANOMALY_TYPES
             }
         metrics["train_flagged"] = int(pred[:n_train].sum())
-    store.models.write_bytes(part.model_blob, onnx_bytes)
+        old = (serving or {}).get("models", {}).get(part.key)
+        if old is not None:  # the serving model on the same held-out readings, for the gate
+            x_old = features.compute(df[VALUE].to_numpy(), old["config"]["features"])  # its own features
+            old_pred, _ = OnnxModel(store.models.read_bytes(old["blob"]), old["sha256"]).predict(x_old)
+            metrics["serving"] = confusion(old_pred[n_train:], truth)
+    blob = f"v={version}/{part.model_blob}" if version else part.model_blob
+    store.models.write_bytes(blob, onnx_bytes)
     return {
         "model_id": model_id,
         "device": part.device,
         "sensor": part.sensor,
-        "blob": part.model_blob,
+        "blob": blob,
         "sha256": sha256(onnx_bytes),
         "bytes": len(onnx_bytes),
         "format": "onnx",
@@ -96,13 +112,15 @@ def _init_worker(spec: StoreSpec) -> None:
     _STORE = spec.open()
 
 
-def _train_chunk(args: tuple[list[Partition], ModelConfig]) -> tuple[list[dict], dict[str, str]]:
-    parts, config = args
+def _train_chunk(
+    args: tuple[list[Partition], ModelConfig, str, dict | None],
+) -> tuple[list[dict], dict[str, str]]:
+    parts, config, version, current = args
     assert _STORE is not None
     entries, errors = [], {}
     for part in parts:
         try:
-            entries.append(train_partition(_STORE, part, config))
+            entries.append(train_partition(_STORE, part, config, version, current))
         except Exception as exc:  # reported per partition; the others go on
             errors[part.key] = f"{type(exc).__name__}: {exc}"
     return entries, errors
@@ -138,16 +156,21 @@ def train_all(
     workers: int = 1,
     partitions: list[Partition] | None = None,
     progress: bool = True,
+    tolerance: float = 0.02,
 ) -> dict:
-    """Train every partition found in `data`; write `models/manifest.json`; return it."""
+    """Train every partition found in `data` into a new version; serve it if it passes the gate
+    (``batch_scoring.versions``); return its manifest, with the gate's verdict."""
     from tqdm import tqdm
 
+    from batch_scoring import versions
+
     store = spec.open()
+    version, current = versions.new_version(), versions.serving(store.models)
     parts = partitions if partitions is not None else dataio.list_partitions(store.data)
     if not parts:
         raise ValueError(f"no partitions in {store.data.describe()}: run `generate` first")
     started = time.perf_counter()
-    tasks = [(chunk, config) for chunk in _chunks(parts, 20)]
+    tasks = [(chunk, config, version, current) for chunk in _chunks(parts, 20)]
     entries: list[dict] = []
     errors: dict[str, str] = {}
     bar = tqdm(total=len(parts), desc="train", unit="model", disable=not progress)
@@ -166,7 +189,9 @@ def train_all(
             bar.update(len(got) + len(errs))
     bar.close()
     manifest = {
-        "version": MANIFEST_VERSION,
+        "format": MANIFEST_VERSION,
+        "version": version,
+        "previous": (current or {}).get("version"),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.as_dict(),
         "seconds": round(time.perf_counter() - started, 2),
@@ -174,5 +199,10 @@ def train_all(
         "errors": errors,
         "models": {f"{e['device']}/{e['sensor']}": e for e in sorted(entries, key=lambda e: e["blob"])},
     }
-    store.models.write_bytes(MODEL_MANIFEST, json.dumps(manifest, indent=1).encode())
+    passed, why = versions.gate(manifest, current, tolerance)
+    manifest["gate"] = {"passed": passed, "reason": why}
+    name = versions.VERSION_MANIFEST.format(version=version)
+    store.models.write_bytes(name, json.dumps(manifest, indent=1).encode())
+    if passed:
+        versions.publish(store.models, manifest)
     return manifest

@@ -55,9 +55,9 @@ def subset_store(full: Path, keys: list[str], dst: Path) -> Path:
     manifest = json.loads((full / "models" / MODEL_MANIFEST).read_text())
     manifest["models"] = {k: manifest["models"][k] for k in keys}
     for k in keys:
-        for sub, ext in (("data", "parquet"), ("models", "onnx")):
-            (target := dst / sub / f"{k}.{ext}").parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(full / sub / f"{k}.{ext}", target)
+        for sub, name in (("data", f"{k}.parquet"), ("models", manifest["models"][k]["blob"])):
+            (target := dst / sub / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(full / sub / name, target)
     (dst / "models" / MODEL_MANIFEST).write_text(json.dumps(manifest))
     return dst
 

@@ -63,9 +63,10 @@ def test_blob_failures_are_reported_and_the_others_complete(blob_kill_store: Sto
     spec = blob_kill_store
     store = spec.open()
     manifest = json.loads(store.models.read_bytes("manifest.json"))
-    store.models.write_bytes("D000/S00.onnx", b"corrupt")  # checksum mismatch
+    blob = {key: entry["blob"] for key, entry in manifest["models"].items()}  # in the version's folder
+    store.models.write_bytes(blob["D000/S00"], b"corrupt")  # checksum mismatch
     manifest["models"]["D000/S01"]["sha256"] = hashlib.sha256(b"junk").hexdigest()
-    store.models.write_bytes("D000/S01.onnx", b"junk")  # matches the manifest, not ONNX
+    store.models.write_bytes(blob["D000/S01"], b"junk")  # matches the manifest, not ONNX
     store.models.write_bytes("manifest.json", json.dumps(manifest).encode())
     store.data.delete("D019/S09.parquet")  # missing data
     s = runner.run_local(

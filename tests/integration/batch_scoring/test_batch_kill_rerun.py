@@ -78,7 +78,7 @@ def _check_complete(spec: StoreSpec, summary: dict, done_before: int) -> None:
         got = pd.read_parquet(io.BytesIO(store.preds.read_bytes(name)))
         key = name.removesuffix(".parquet")
         data = pd.read_parquet(io.BytesIO(store.data.read_bytes(f"{key}.parquet")))
-        model = OnnxModel(store.models.read_bytes(f"{key}.onnx"))
+        model = OnnxModel(store.models.read_bytes(manifest["models"][key]["blob"]))
         pred, sc = model.predict(features.compute(data["Value"].to_numpy(), "context"))
         want = data.assign(Prediction=pred, Score=sc)[OUTPUT_COLUMNS]
         pd.testing.assert_frame_equal(got, want, check_dtype=False)

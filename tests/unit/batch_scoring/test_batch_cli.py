@@ -58,20 +58,24 @@ def test_user_errors_exit_2_without_traceback(tmp_path: Path) -> None:
 
 
 def test_train_original_preset_and_tune(store_root: Path) -> None:
-    res = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--store",
-            f"local:{store_root}",
-            "--preset",
-            "original",
-            "--workers",
-            "1",
-            "--no-progress",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    train = [
+        "train",
+        "--store",
+        f"local:{store_root}",
+        "--preset",
+        "original",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    serving = (store_root / "models" / "manifest.json").read_bytes()
+    res = CliRunner().invoke(app, train)
+    # The original preset is far worse than the serving default on the same held-out readings:
+    # the gate refuses it and the serving version stays.
+    assert res.exit_code == 1 and "NOT serving it" in res.output, res.output
+    assert (store_root / "models" / "manifest.json").read_bytes() == serving
+    res = CliRunner().invoke(app, [*train, "--tolerance", "1"])
+    assert res.exit_code == 0 and "serving it" in res.output, res.output
     manifest = json.loads((store_root / "models" / "manifest.json").read_text())
     assert manifest["config"] == {
         "features": "value",

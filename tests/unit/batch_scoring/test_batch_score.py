@@ -30,7 +30,7 @@ def expected_output(root: Path, key: str) -> pd.DataFrame:
     """Score one partition straight from its files, independently of the job."""
     manifest = json.loads((root / "models" / "manifest.json").read_text())
     data = pd.read_parquet(root / "data" / f"{key}.parquet")
-    model = OnnxModel((root / "models" / f"{key}.onnx").read_bytes())
+    model = OnnxModel((root / "models" / manifest["models"][key]["blob"]).read_bytes())
     pred, sc = model.predict(features.compute(data["Value"].to_numpy(), manifest["config"]["features"]))
     return data.assign(Prediction=pred, Score=sc)[OUTPUT_COLUMNS]
 
@@ -103,13 +103,14 @@ def _break_store(root: Path) -> dict[str, str]:
     manifest_path = root / "models" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     # Corrupt model bytes whose checksum was (maliciously or by mistake) updated to match.
-    (root / "models" / "D000/S00.onnx").write_bytes(b"not an onnx graph")
+    blob = {key: entry["blob"] for key, entry in manifest["models"].items()}  # in the version's folder
+    (root / "models" / blob["D000/S00"]).write_bytes(b"not an onnx graph")
     import hashlib
 
     manifest["models"]["D000/S00"]["sha256"] = hashlib.sha256(b"not an onnx graph").hexdigest()
     manifest_path.write_text(json.dumps(manifest))
     # Model bytes changed after the manifest was written.
-    with open(root / "models" / "D000/S01.onnx", "ab") as fh:
+    with open(root / "models" / blob["D000/S01"], "ab") as fh:
         fh.write(b"\0")
     # Data partition gone.
     (root / "data" / "D001/S02.parquet").unlink()
