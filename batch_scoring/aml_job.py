@@ -54,7 +54,9 @@ class AmlSettings:
     data_path: str = "azureml://datastores/sensordata/paths/"
     models_path: str = "azureml://datastores/sensormodels/paths/"
     preds_path: str = "azureml://datastores/sensorpreds/paths/"
-    image: str = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    # A dated tag, not :latest: a scheduled job must not change its base under a running pipeline
+    # (tags: Azure/AzureML-Containers, images/openmpi4.1.0-ubuntu22.04/release-notes.md).
+    image: str = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20241202.v1"
     schedule_name: str = "batch-scoring-hourly"
     cron: str | None = None  # e.g. "0 * * * *"; None: RecurrenceTrigger(hour, 1)
     experiment: str = "batch-scoring"
@@ -131,6 +133,9 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
             "job_summary": Output(type="uri_file", mode="rw_mount"),
         },
         input_data="${{inputs.data}}",
+        # New readings arrive under the same folder paths: a deterministic step would be reused
+        # from the previous hour's run instead of scoring them.
+        is_deterministic=False,
         instance_count=settings.instance_count,
         max_concurrency_per_instance=settings.max_concurrency_per_instance,
         mini_batch_size=settings.mini_batch_size,
@@ -189,8 +194,16 @@ def build(settings: AmlSettings | None = None, out: Path = DEFAULT_OUT) -> dict[
         objs = build_objects(settings, out)
         objs["compute"].dump(paths["compute"])
         objs["job"].dump(paths["pipeline_job"])
+        _relative_code(paths["pipeline_job"], out)
         _dump_schedule(objs["schedule"], paths["schedule"], paths["pipeline_job"])
     return paths
+
+
+def _relative_code(path: Path, out: Path) -> None:
+    """azure-ai-ml 1.35 dumps ``code:`` as an absolute path; make it ``./code`` again, so the
+    folder loads wherever it is moved (a CI checkout, another machine)."""
+    text = path.read_text()
+    path.write_text(text.replace(f"code: {out / 'code'}", "code: ./code"))
 
 
 def _dump_schedule(schedule, path: Path, job_path: Path) -> None:

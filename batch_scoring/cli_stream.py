@@ -123,39 +123,76 @@ def ingest(
 
 @app.command("score-window")
 def score_window_command(
-    window: str = typer.Option(..., help="START/END, ISO 8601, within one hour (the hour that closed)"),
+    window: str = typer.Option(
+        "last", help="START/END (ISO 8601, within one clock hour), or `last`: the latest closed hour"
+    ),
+    catch_up: int = typer.Option(
+        0, help="with `last`: also the N hours before it that have no success marker"
+    ),
     db: str = DbOpt,
     store: str = typer.Option("local:build/batch", "--store", "-s", help="models and predictions"),
     connection_string: str | None = typer.Option(None, envvar="AZURE_STORAGE_CONNECTION_STRING"),
-    shard: str = typer.Option("0/1", help="I/N: score the series of shard I of N"),
+    shard: str = typer.Option("0/1", help="I/N: score the series of shard I of N (an Indexed Job's index)"),
     topic: str = TopicOpt,
     width_s: int = typer.Option(60, help="the aggregation interval the ingester used, seconds"),
     lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
     allow_open: bool = typer.Option(False, help="score even if late readings may still arrive"),
     force: bool = typer.Option(False, help="score again a window that has its success marker"),
 ) -> None:
-    """Score one window of aggregated readings; exit 1 if a series failed, 3 if not closed yet."""
+    """Score windows of aggregated readings; exit 1 if a series failed, 3 if a window is not closed."""
     import psycopg
 
     from batch_scoring.cli import open_spec
     from batch_scoring.ingest import closed_before
-    from batch_scoring.windowed import Shard, Window, score_window
+    from batch_scoring.windowed import Shard, Window, closed_hours, score_window
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        span, part = Window.parse(window), Shard.parse(shard)
+        part = Shard.parse(shard)
+        spans = None if window == "last" else [Window.parse(window)]
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    outcome = None  # typer's Exit is a RuntimeError, which open_spec turns into exit 2: leave it first
+    outcomes, refused = [], None  # typer's Exit is a RuntimeError, which open_spec turns into exit 2
     with open_spec(store, connection_string, "") as spec, psycopg.connect(db, autocommit=True) as conn:
         closed = closed_before(conn, topic, timedelta(seconds=lateness_s))
-        if allow_open or (closed is not None and closed >= span.end):
-            outcome = score_window(
+        spans = spans or closed_hours(closed, 1 + catch_up)
+        for span in spans:
+            if not allow_open and (closed is None or closed < span.end):
+                refused = f"window {span} is not closed yet (closed up to {closed})"
+                break
+            run = score_window(
                 conn, spec.open(), span, width=timedelta(seconds=width_s), shard=part, force=force
             )
-    if outcome is None:
-        typer.echo(f"error: window {span} is not closed yet (closed up to {closed})", err=True)
+            outcomes.append(run)
+            typer.echo(json.dumps(run.as_dict()))
+    if refused or not spans:
+        typer.echo(f"error: {refused or 'no closed hour yet: nothing has been ingested'}", err=True)
         raise typer.Exit(3)
-    typer.echo(json.dumps(outcome.as_dict()))
-    raise typer.Exit(1 if outcome.failed else 0)
+    raise typer.Exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+@app.command()
+def snapshot(
+    db: str = DbOpt,
+    store: str = typer.Option("local:build/batch", "--store", "-s", help="where training reads its data"),
+    connection_string: str | None = typer.Option(None, envvar="AZURE_STORAGE_CONNECTION_STRING"),
+    days: float = typer.Option(7.0, help="how much history, up to the latest closed interval"),
+    topic: str = TopicOpt,
+    lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
+) -> None:
+    """Write each series' closed intervals of the last DAYS to the store's `data` (what `train`
+    reads): the scheduled retraining's first step."""
+    import psycopg
+
+    from batch_scoring.cli import open_spec
+    from batch_scoring.ingest import closed_before
+    from batch_scoring.windowed import export_series
+
+    with open_spec(store, connection_string, "") as spec, psycopg.connect(db, autocommit=True) as conn:
+        closed = closed_before(conn, topic, timedelta(seconds=lateness_s))
+        if closed is None:
+            typer.echo("error: nothing has been ingested yet", err=True)
+            raise typer.Exit(3) from None
+        series, rows = export_series(conn, spec.open(), closed - timedelta(days=days), closed)
+    typer.echo(f"wrote {series} series, {rows:,} intervals up to {closed.isoformat()}")

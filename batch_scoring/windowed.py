@@ -88,6 +88,14 @@ class Window:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
+def closed_hours(closed: datetime | None, hours: int) -> list[Window]:
+    """The ``hours`` latest whole clock hours that end before ``closed``, oldest first."""
+    if closed is None or hours < 1:
+        return []
+    end = closed.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return [Window(end - timedelta(hours=h + 1), end - timedelta(hours=h)) for h in reversed(range(hours))]
+
+
 @dataclass(frozen=True)
 class Shard:
     index: int = 0
@@ -268,3 +276,30 @@ def score_window(
         {k: v for k, v in outcome.as_dict().items() if k != "failed"},
     )
     return outcome
+
+
+def export_series(conn: Any, store: Store, since: datetime, until: datetime) -> tuple[int, int]:
+    """Each series' interval means in [since, until) as ``data/<device>/<sensor>.parquet``, the
+    layout ``train`` reads; returns (series, rows)."""
+    import pandas as pd
+
+    from batch_scoring.generate import to_parquet_bytes
+    from batch_scoring.schema import DEVICE, SENSOR, TS, VALUE
+
+    frame = pd.DataFrame(
+        conn.execute(
+            "SELECT device, sensor, window_start, mean FROM readings_agg "
+            "WHERE window_start >= %s AND window_start < %s ORDER BY device, sensor, window_start",
+            [since, until],
+        ).fetchall(),
+        columns=[DEVICE, SENSOR, TS, VALUE],
+    )
+    if frame.empty:
+        return 0, 0
+    frame[TS] = pd.to_datetime(frame[TS], utc=True).dt.tz_localize(None)
+    series = 0
+    for (device, sensor), rows in frame.groupby([DEVICE, SENSOR], sort=False):
+        part = Partition(device, sensor)
+        store.data.write_bytes(part.data_blob(), to_parquet_bytes(rows[[TS, DEVICE, SENSOR, VALUE]]))
+        series += 1
+    return series, len(frame)

@@ -4,6 +4,7 @@ open window is refused."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,38 @@ def test_bad_windows_are_refused(text: str) -> None:
 def test_a_window_is_named_by_its_hour_in_utc() -> None:
     window = Window.parse("2024-01-01T03:00+02:00/2024-01-01T04:00+02:00")
     assert window.prefix == "date=2024-01-01/hour=01" and window.end - window.start == timedelta(hours=1)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "batch_scoring", *args], cwd=REPO, capture_output=True, text=True
+    )
+
+
+def test_the_schedule_scores_the_latest_closed_hour_and_catches_up_missed_ones(
+    ingested, tmp_path: Path
+) -> None:
+    stream, root = ingested
+    copy_store(root, tmp_path)
+    args = ["score-window", "--db", stream.db, "--topic", stream.topic, "--store", f"local:{tmp_path}"]
+    args += ["--window", "last", "--catch-up", "1"]
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["window"][11:16] for r in runs] == ["00:00", "01:00"]  # closed up to 02:49
+    assert all(r["status"] == "scored" and r["series"] == 6 for r in runs)
+    assert [json.loads(line)["status"] for line in cli(*args).stdout.splitlines()] == ["skipped", "skipped"]
+
+
+def test_retraining_reads_the_ingested_intervals_and_publishes_a_version(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    copy_store(root, tmp_path)
+    store = f"local:{tmp_path}"
+    snap = cli("snapshot", "--db", stream.db, "--topic", stream.topic, "--store", store)
+    assert snap.returncode == 0 and "wrote 6 series, 1,014 intervals" in snap.stdout, (
+        snap.stdout + snap.stderr
+    )
+    data = pd.read_parquet(tmp_path / "data" / "D000" / "S00.parquet")
+    assert len(data) == 169 and data["TS"].max() == pd.Timestamp("2024-01-01 02:48")  # closed intervals only
+    train = cli("train", "--store", store, "--no-progress", "--workers", "1")
+    assert train.returncode == 0 and "serving it" in train.stderr + train.stdout, train.stdout + train.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -33,9 +36,10 @@ def test_compute_scales_to_zero(aml_out: dict[str, Path]) -> None:
 
 
 def test_pipeline_job_has_the_parallel_step(aml_out: dict[str, Path]) -> None:
-    job = load_job(aml_out["pipeline_job"])
+    with contextlib.chdir(aml_out["pipeline_job"].parent):  # as `az ml job create` in the folder
+        job = load_job(aml_out["pipeline_job"])
+        assert job._validate().passed
     assert isinstance(job, PipelineJob)
-    assert job._validate().passed
     step = job.jobs["score_partitions"]
     assert step.type == "parallel"
     assert step.resources.instance_count == 2
@@ -55,6 +59,26 @@ def test_pipeline_job_has_the_parallel_step(aml_out: dict[str, Path]) -> None:
     assert {k: v["type"] for k, v in inputs.items()} == {"data": "uri_folder", "models": "uri_folder"}
     assert job.settings.default_compute.endswith("cpu-batch")
     assert (aml_out["pipeline_job"].parent / task["code"] / "entry.py").is_file()
+
+
+def test_the_job_folder_loads_after_a_move_never_reuses_a_run_and_pins_its_image(
+    aml_out: dict[str, Path], tmp_path: Path
+) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(aml_out["pipeline_job"].parent, moved)
+    shutil.rmtree(aml_out["pipeline_job"].parent / "code")  # the original place is gone
+    try:
+        raw = yaml.safe_load((moved / "pipeline_job.yaml").read_text())["jobs"]["score_partitions"]
+        assert raw["task"]["code"] == "./code" and raw["component"]["is_deterministic"] is False
+        image = raw["task"]["environment"]["image"]
+        assert not image.endswith(":latest") and re.search(r":\d{8}\.v\d+$", image)
+        with contextlib.chdir(moved):
+            job = load_job(moved / "pipeline_job.yaml")
+            assert job._validate().passed
+        assert (moved / job.jobs["score_partitions"].component.task["code"] / "entry.py").is_file()
+        assert load_schedule(moved / "schedule.yaml").create_job is not None
+    finally:
+        shutil.copytree(moved / "code", aml_out["pipeline_job"].parent / "code")
 
 
 def test_schedule_is_hourly_by_default(aml_out: dict[str, Path]) -> None:
