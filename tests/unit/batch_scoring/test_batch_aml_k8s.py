@@ -142,15 +142,40 @@ def _k8s_docs() -> list[dict]:
 
 def test_k8s_cronjob_validates_against_kubernetes_1_30() -> None:
     docs = _k8s_docs()
-    assert {d["kind"] for d in docs} == {"Namespace", "ServiceAccount", "CronJob"}
+    assert {d["kind"] for d in docs} == {"Namespace", "ServiceAccount", "CronJob", "Deployment"}
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    raw = yaml.safe_load((REPO / "k8s" / "batch" / "cronjob.yaml").read_text())
-    kubernetes_validate.validate(raw, K8S_VERSION, strict=True)
+    for name in ("cronjob", "ingest", "score-window", "retrain"):
+        raw = yaml.safe_load((REPO / "k8s" / "batch" / f"{name}.yaml").read_text())
+        kubernetes_validate.validate(raw, K8S_VERSION, strict=True)
+
+
+def test_k8s_stream_jobs_run_commands_the_cli_accepts() -> None:
+    """The ingester, the sharded hourly scoring and the nightly retraining: each container's
+    command and arguments are the CLI's own, the shard comes from the Indexed Job's index."""
+    from typer.testing import CliRunner
+
+    from batch_scoring.cli import app
+
+    docs = {d["metadata"]["name"]: d for d in _k8s_docs() if d["kind"] in ("CronJob", "Deployment")}
+    window = docs["score-window"]["spec"]["jobTemplate"]["spec"]
+    assert window["completionMode"] == "Indexed" and (window["completions"], window["parallelism"]) == (4, 2)
+    (scorer,) = window["template"]["spec"]["containers"]
+    assert "--shard=$(JOB_COMPLETION_INDEX)/4" in scorer["args"]
+    index = {e["name"]: e for e in scorer["env"]}["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]
+    assert index["fieldPath"] == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    retrain = docs["retrain"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pods = [docs["ingest"]["spec"]["template"]["spec"], window["template"]["spec"], retrain]
+    containers = [c for pod in pods for c in [*pod.get("initContainers", []), *pod["containers"]]]
+    assert [c["command"][3] for c in containers] == ["ingest", "score-window", "snapshot", "train"]
+    for container in containers:
+        usage = CliRunner().invoke(app, [container["command"][3], "--help"], env={"COLUMNS": "200"}).output
+        for arg in container["args"]:
+            assert arg.split("=")[0] in usage, (container["name"], arg)
 
 
 def test_k8s_cronjob_runs_the_same_job() -> None:
-    cron = next(d for d in _k8s_docs() if d["kind"] == "CronJob")
+    cron = next(d for d in _k8s_docs() if d["kind"] == "CronJob" and d["metadata"]["name"] == "batch-scoring")
     spec = cron["spec"]
     assert spec["schedule"] == "0 * * * *" and spec["concurrencyPolicy"] == "Forbid"
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
