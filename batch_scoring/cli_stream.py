@@ -26,6 +26,13 @@ TopicOpt = typer.Option(TOPIC, "--topic", help="topic (an Event Hub in Azure)")
 DbOpt = typer.Option(..., "--db", envvar="SENSOR_DB_URL", help="PostgreSQL URL")
 
 
+def _logging() -> None:
+    """Progress and run summaries as log lines a cluster keeps; the Azure SDK's per-request
+    lines only as warnings."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
 def _kafka(bootstrap: str | None, event_hubs: str | None) -> dict[str, str]:
     from batch_scoring.events import kafka_config
 
@@ -45,7 +52,7 @@ def services(
     from batch_scoring.events import ensure_topic, kafka_config
     from batch_scoring.services import Broker, Postgres
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    _logging()
     logs = Path(tempfile.mkdtemp(prefix="stream-services-"))
     pg_data = data or Path(tempfile.mkdtemp(prefix="pg-"))
     with (
@@ -99,12 +106,14 @@ def ingest(
     lateness_s: int = typer.Option(600, help="how late a reading may arrive and still count"),
     batch: int = typer.Option(5000, help="messages per database transaction at most"),
     idle_exit: float | None = typer.Option(None, help="stop after this many seconds without a message"),
+    broker_timeout_s: float = typer.Option(60.0, help="exit 1 when the broker is unreachable this long"),
+    db_timeout_s: float = typer.Option(60.0, help="exit 1 when the database is unreachable this long"),
     summary_json: Path | None = typer.Option(None, help="write this run's totals here"),
 ) -> None:
     """Consume readings into PostgreSQL exactly once and aggregate them per interval."""
-    from batch_scoring.ingest import Settings, run
+    from batch_scoring.ingest import IngestError, Settings, run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging()
     settings = Settings(
         db=db,
         kafka=_kafka(bootstrap, event_hubs),
@@ -114,8 +123,14 @@ def ingest(
         lateness=timedelta(seconds=lateness_s),
         batch=batch,
         idle_exit_s=idle_exit,
+        broker_timeout_s=broker_timeout_s,
+        db_timeout_s=db_timeout_s,
     )
-    totals = run(settings)
+    try:
+        totals = run(settings)
+    except IngestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(json.dumps(totals.as_dict()))
     if summary_json:
         summary_json.write_text(json.dumps(totals.as_dict(), indent=1))
@@ -144,28 +159,36 @@ def score_window_command(
 
     from batch_scoring.cli import open_spec
     from batch_scoring.ingest import closed_before
-    from batch_scoring.windowed import Shard, Window, closed_hours, score_window
+    from batch_scoring.windowed import Shard, Window, WindowError, closed_hours, score_window
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging()
     try:
         part = Shard.parse(shard)
         spans = None if window == "last" else [Window.parse(window)]
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    outcomes, refused = [], None  # typer's Exit is a RuntimeError, which open_spec turns into exit 2
+    from azure.core.exceptions import AzureError
+
+    outcomes, refused, broken = [], None, None  # typer's Exit is a RuntimeError: open_spec makes it 2
     with open_spec(store, connection_string, "") as spec, psycopg.connect(db, autocommit=True) as conn:
         closed = closed_before(conn, topic, timedelta(seconds=lateness_s))
         spans = spans or closed_hours(closed, 1 + catch_up)
-        for span in spans:
-            if not allow_open and (closed is None or closed < span.end):
-                refused = f"window {span} is not closed yet (closed up to {closed})"
-                break
-            run = score_window(
-                conn, spec.open(), span, width=timedelta(seconds=width_s), shard=part, force=force
-            )
-            outcomes.append(run)
-            typer.echo(json.dumps(run.as_dict()))
+        try:
+            opened = spec.open()
+            for span in spans:
+                if not allow_open and (closed is None or closed < span.end):
+                    refused = f"window {span} is not closed yet (closed up to {closed})"
+                    break
+                width = timedelta(seconds=width_s)
+                run = score_window(conn, opened, span, width=width, shard=part, force=force)
+                outcomes.append(run)
+                typer.echo(json.dumps(run.as_dict()))
+        except (WindowError, AzureError, psycopg.OperationalError) as exc:
+            broken = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if broken:
+        typer.echo(f"error: {broken}", err=True)
+        raise typer.Exit(1)
     if refused or not spans:
         typer.echo(f"error: {refused or 'no closed hour yet: nothing has been ingested'}", err=True)
         raise typer.Exit(3)

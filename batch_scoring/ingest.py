@@ -82,6 +82,8 @@ class Settings:
     lateness: timedelta = timedelta(minutes=10)
     batch: int = 5000  # messages per transaction at most
     idle_exit_s: float | None = None  # stop after this long without a message (None: run on)
+    broker_timeout_s: float = 60.0  # give up when the broker stays unreachable this long
+    db_timeout_s: float = 60.0  # the same for the database
     max_messages: int | None = None  # stop after this many (tests: a crash mid-stream)
 
 
@@ -206,72 +208,128 @@ class Stop:
         self.requested = True
 
 
+class IngestError(RuntimeError):
+    """The broker or the database stayed unreachable past its timeout."""
+
+
+class Database:
+    """One connection, opened again when it breaks; gives up after ``timeout_s`` without one.
+    Autocommit: each ``conn.transaction()`` is a real transaction, committed at its end (in
+    psycopg's default mode, the first query would open one that only the exit commits)."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self.url, self.timeout_s, self.conn = url, timeout_s, None
+
+    def call(self, work: Any) -> Any:
+        import psycopg
+
+        failing_since = None
+        while True:
+            try:
+                if self.conn is None or self.conn.closed:
+                    self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                return work(self.conn)
+            except psycopg.OperationalError as exc:
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > self.timeout_s:
+                    raise IngestError(
+                        f"the database is unreachable for {self.timeout_s:.0f} s: {exc}"
+                    ) from exc
+                log.warning("database: %s; trying again", str(exc).strip().splitlines()[0])
+                if self.conn is not None:
+                    self.conn.close()
+                time.sleep(1)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 def run(settings: Settings) -> Totals:
-    """Consume until stopped (or idle for ``idle_exit_s``); returns the totals of this run."""
-    import psycopg
+    """Consume until stopped (or idle for ``idle_exit_s``); returns the totals of this run.
+    :class:`IngestError` when the broker or the database stays away past its timeout: what was
+    committed is kept, and a later run goes on from there."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-    totals, stop = Totals(), Stop()
-    # autocommit: each conn.transaction() below is a real transaction, committed at its end (in
-    # psycopg's default mode, the first query would open one that only the exit commits).
-    with psycopg.connect(settings.db, autocommit=True) as conn:
-        create_schema(conn)
-        saved = progress(conn, settings.topic)
-        marks: dict[int, datetime | None] = {p: mark for p, (_, mark) in saved.items()}
-        clock = {"idle_since": float("inf"), "logged": time.monotonic()}
+    totals, stop, db = Totals(), Stop(), Database(settings.db, settings.db_timeout_s)
+    db.call(create_schema)
+    marks: dict[int, datetime | None] = {
+        p: m for p, (_, m) in db.call(lambda c: progress(c, settings.topic)).items()
+    }
+    clock = {"idle_since": float("inf"), "logged": time.monotonic(), "broker_ok": time.monotonic()}
 
-        def assigned(consumer: Any, partitions: list[Any]) -> None:
-            current = progress(conn, settings.topic)  # the database says where each one stands
-            for tp in partitions:
-                if tp.partition in current:
-                    tp.offset = current[tp.partition][0]
-                    marks[tp.partition] = current[tp.partition][1]
-            consumer.assign(partitions)
-            clock["idle_since"] = time.monotonic()  # joining the group is not idleness
-            log.info("assigned %s", [(tp.partition, tp.offset) for tp in partitions])
+    def assigned(consumer: Any, partitions: list[Any]) -> None:
+        current = db.call(lambda c: progress(c, settings.topic))  # the database says where each stands
+        for tp in partitions:
+            if tp.partition in current:
+                tp.offset = current[tp.partition][0]
+                marks[tp.partition] = current[tp.partition][1]
+        consumer.assign(partitions)
+        clock["idle_since"] = clock["broker_ok"] = time.monotonic()  # joining is not idleness
+        log.info("assigned %s", [(tp.partition, tp.offset) for tp in partitions])
 
-        consumer = Consumer(
-            {
-                "group.id": settings.group,
-                "enable.auto.commit": "false",
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": "false",
-                "session.timeout.ms": "6000",  # the local broker joins a group in about half this
-                "heartbeat.interval.ms": "500",
-                **settings.kafka,
-            }
-        )
-        consumer.subscribe([settings.topic], on_assign=assigned)
+    def broker_reachable(consumer: Any) -> None:
+        """When no message comes, ask the broker for the topic now and then; past the timeout
+        without an answer, give up (librdkafka alone would retry forever)."""
+        now = time.monotonic()
+        if now - clock["broker_ok"] < min(5.0, settings.broker_timeout_s / 2):
+            return
         try:
-            while not stop.requested:
-                limit = settings.batch
-                if settings.max_messages is not None:
-                    limit = min(limit, settings.max_messages - totals.messages)
-                    if limit <= 0:
-                        break
-                messages = consumer.consume(num_messages=limit, timeout=1.0)
-                errors = [m for m in messages if m.error() is not None]
-                for m in errors:
-                    if m.error().fatal():
-                        raise KafkaException(m.error())
+            consumer.list_topics(settings.topic, timeout=min(5.0, settings.broker_timeout_s))
+            clock["broker_ok"] = time.monotonic()
+        except KafkaException as exc:
+            if time.monotonic() - clock["broker_ok"] > settings.broker_timeout_s:
+                raise IngestError(
+                    f"the broker is unreachable for {settings.broker_timeout_s:.0f} s: {exc}"
+                ) from exc
+
+    consumer = Consumer(
+        {
+            "group.id": settings.group,
+            "enable.auto.commit": "false",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": "false",
+            "session.timeout.ms": "6000",  # the local broker joins a group in about half this
+            "heartbeat.interval.ms": "500",
+            **settings.kafka,
+        }
+    )
+    consumer.subscribe([settings.topic], on_assign=assigned)
+    try:
+        while not stop.requested:
+            limit = settings.batch
+            if settings.max_messages is not None:
+                limit = min(limit, settings.max_messages - totals.messages)
+                if limit <= 0:
+                    break
+            messages = consumer.consume(num_messages=limit, timeout=1.0)
+            for m in messages:
+                if m.error() is not None and m.error().fatal():
+                    raise KafkaException(m.error())
+                if m.error() is not None:
                     log.warning("broker: %s", m.error())
-                messages = [m for m in messages if m.error() is None]
-                if not messages:
-                    idle = time.monotonic() - clock["idle_since"]
-                    if settings.idle_exit_s is not None and idle > settings.idle_exit_s:
-                        break
-                    continue
-                clock["idle_since"] = time.monotonic()
-                batch = judge(messages, marks, settings.lateness, settings.topic)
-                stored, parked = write(conn, batch, marks, settings)
+            messages = [m for m in messages if m.error() is None]
+            if not messages:
+                broker_reachable(consumer)
+                idle = time.monotonic() - clock["idle_since"]
+                if settings.idle_exit_s is not None and idle > settings.idle_exit_s:
+                    break
+                continue
+            clock["idle_since"] = clock["broker_ok"] = time.monotonic()
+            batch = judge(messages, marks, settings.lateness, settings.topic)
+            stored, parked = db.call(lambda c, b=batch: write(c, b, marks, settings))
+            try:  # the database already holds this progress: a lost commit costs a replay, no more
                 offsets = [TopicPartition(settings.topic, p, end) for p, end in batch.ends.items()]
                 consumer.commit(offsets=offsets, asynchronous=False)
-                account(totals, batch, len(messages), stored, parked)
-                if time.monotonic() - clock["logged"] > 10:
-                    log.info("ingest: %s", totals.as_dict())
-                    clock["logged"] = time.monotonic()
-        finally:
-            consumer.close()
+            except KafkaException as exc:
+                log.warning("offset commit failed (the database has them): %s", exc)
+            account(totals, batch, len(messages), stored, parked)
+            if time.monotonic() - clock["logged"] > 10:
+                log.info("ingest: %s", totals.as_dict())
+                clock["logged"] = time.monotonic()
+    finally:
+        consumer.close()
+        db.close()
     log.info("ingest done: %s", totals.as_dict())
     return totals
 

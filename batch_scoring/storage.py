@@ -133,6 +133,16 @@ class LocalContainer:
         return str(self.root)
 
 
+TIMEOUT_ENV = "BATCH_SCORING_STORAGE_TIMEOUT_S"
+
+
+def storage_timeout_s() -> float:
+    """How long one Blob Storage call may take, retries included ($BATCH_SCORING_STORAGE_TIMEOUT_S,
+    default 60 s). The SDK's own policy backs off 15 s, 45 s, ... and kept a run against an
+    account that went away retrying for a quarter of an hour."""
+    return float(os.environ.get(TIMEOUT_ENV, "60"))
+
+
 class BlobContainer:
     """A Blob Storage container through azure-storage-blob's ContainerClient."""
 
@@ -140,11 +150,21 @@ class BlobContainer:
     MAX_SINGLE_PUT = 64 * 1024 * 1024
 
     def __init__(self, connection_string: str, container: str, create: bool = True) -> None:
-        from azure.storage.blob import ContainerClient
+        from azure.storage.blob import ContainerClient, ExponentialRetry
 
         self.name = container
+        budget = storage_timeout_s()
+        # Three tries, 1 s then 2 s apart, each bounded: at most about the budget in all.
+        per_try = max(1.0, (budget - 3) / 3)
         self.client = ContainerClient.from_connection_string(
-            connection_string, container, max_single_put_size=self.MAX_SINGLE_PUT
+            connection_string,
+            container,
+            max_single_put_size=self.MAX_SINGLE_PUT,
+            retry_policy=ExponentialRetry(
+                initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=0
+            ),
+            connection_timeout=min(10.0, per_try),
+            read_timeout=per_try,
         )
         if create:
             from azure.core.exceptions import ResourceExistsError

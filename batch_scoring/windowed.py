@@ -21,6 +21,7 @@ seen readings later than its end plus the allowed lateness (``ingest.closed_befo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -192,28 +193,11 @@ def parquet(
     return buf.getvalue()
 
 
-def score_window(
-    conn: Any,
-    store: Store,
-    window: Window,
-    *,
-    width: timedelta = timedelta(minutes=1),
-    shard: Shard = Shard(),
-    force: bool = False,
-) -> Outcome:
-    """Score one window (one shard of it) from the aggregates in ``conn`` into ``store``."""
-    started = time.monotonic()
-    manifest_bytes = store.models.read_bytes(MODEL_MANIFEST)  # read once: this run's version
-    manifest = json.loads(manifest_bytes)
-    outcome = Outcome(
-        str(window), f"{shard.index}/{shard.count}", uuid.uuid4().hex[:12], sha256(manifest_bytes)
-    )
-    done = f"{window.prefix}/{shard.marker('SUCCESS')}"
-    if not force and store.preds.exists(done):
-        outcome.status = "skipped"
-        log.info("window %s shard %s already scored (%s)", window, outcome.shard, done)
-        return outcome
-    conn.execute(ANOMALIES)
+def score_series_of(
+    conn: Any, store: Store, window: Window, width: timedelta, shard: Shard, manifest: dict, outcome: Outcome
+) -> list[str]:
+    """Score and write every series of the shard; their anomalies go to the database in one
+    transaction. A series that cannot be scored is recorded in ``outcome.failed``."""
     written, flagged = [], []
     for part, stamps, means in intervals(conn, window, width):
         if not shard.holds(part.key):
@@ -261,6 +245,44 @@ def score_window(
             "run_id = EXCLUDED.run_id, scored_at = now()",
             flagged,
         )
+    return written
+
+
+def score_window(
+    conn: Any,
+    store: Store,
+    window: Window,
+    *,
+    width: timedelta = timedelta(minutes=1),
+    shard: Shard = Shard(),
+    force: bool = False,
+) -> Outcome:
+    """Score one window (one shard of it) from the aggregates in ``conn`` into ``store``."""
+    started = time.monotonic()
+    manifest_bytes = store.models.read_bytes(MODEL_MANIFEST)  # read once: this run's version
+    manifest = json.loads(manifest_bytes)
+    outcome = Outcome(
+        str(window), f"{shard.index}/{shard.count}", uuid.uuid4().hex[:12], sha256(manifest_bytes)
+    )
+    done = f"{window.prefix}/{shard.marker('SUCCESS')}"
+    if not force and store.preds.exists(done):
+        outcome.status = "skipped"
+        log.info("window %s shard %s already scored (%s)", window, outcome.shard, done)
+        return outcome
+    conn.execute(ANOMALIES)
+    try:
+        written = score_series_of(conn, store, window, width, shard, manifest, outcome)
+    except (WindowError, ValueError, MissingBlob):
+        raise
+    except Exception as exc:  # storage or database gone: stop at once, say so, leave a marker if possible
+        outcome.status, outcome.seconds = "failed", time.monotonic() - started
+        outcome.failed["run"] = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            marker = f"{window.prefix}/{shard.marker('FAILED')}"
+            store.preds.write_bytes(marker, json.dumps(outcome.as_dict(), indent=1).encode())
+        raise WindowError(
+            f"window {window} shard {outcome.shard} stopped: {type(exc).__name__}: {exc}"
+        ) from exc
     missing = [name for name in written if not store.preds.exists(name)]
     outcome.failed.update({name: "output missing after writing" for name in missing})
     outcome.seconds = time.monotonic() - started

@@ -5,9 +5,11 @@ open window is refused."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from batch_scoring.produce import send
 from batch_scoring.runner import run_local
 from batch_scoring.storage import StoreSpec
 from batch_scoring.train import train_all
-from batch_scoring.windowed import Shard, Window, score_window
+from batch_scoring.windowed import Shard, Window, WindowError, score_window
 from tests.integration.batch_scoring.conftest import REPO, Stream, new_stream
 
 SPEC = GenSpec(devices=2, sensors=3, readings=180, seed=9)  # 00:00-02:59, one reading a minute
@@ -157,3 +159,68 @@ def test_retraining_reads_the_ingested_intervals_and_publishes_a_version(ingeste
     assert len(data) == 169 and data["TS"].max() == pd.Timestamp("2024-01-01 02:48")  # closed intervals only
     train = cli("train", "--store", store, "--no-progress", "--workers", "1")
     assert train.returncode == 0 and "serving it" in train.stderr + train.stdout, train.stdout + train.stderr
+
+
+class GoneAfter:
+    """A predictions container whose storage goes away after ``writes`` writes."""
+
+    def __init__(self, inner, writes: int) -> None:
+        self.inner, self.left, self.attempts = inner, writes, []
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        from azure.core.exceptions import ServiceRequestError
+
+        self.attempts.append(name)
+        if self.left <= 0:
+            raise ServiceRequestError("Connection refused")
+        self.left -= 1
+        self.inner.write_bytes(name, data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_storage_that_goes_away_mid_window_stops_the_run_at_once_without_a_success_marker(
+    ingested, tmp_path: Path
+) -> None:
+    stream, root = ingested
+    store = copy_store(root, tmp_path).open()
+    store.preds = GoneAfter(store.preds, writes=2)
+    with psycopg.connect(stream.db, autocommit=True) as conn, pytest.raises(WindowError, match="stopped"):
+        score_window(conn, store, HOUR1)
+    assert len(store.preds.attempts) == 4  # two outputs, the third refused, then the failure marker
+    assert store.preds.attempts[-1].endswith("_FAILED.json")
+    assert not (tmp_path / "preds" / HOUR1.prefix / "_SUCCESS.json").exists()
+
+
+def test_an_unreachable_blob_store_is_a_clear_error_within_its_timeout(ingested) -> None:
+    from batch_scoring.storage import azurite_connection_string
+    from serving.triton import free_ports
+
+    stream, _ = ingested
+    env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite_connection_string(free_ports(1)[0])}
+    env["BATCH_SCORING_STORAGE_TIMEOUT_S"] = "5"
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *[
+                sys.executable,
+                "-m",
+                "batch_scoring",
+                "score-window",
+                "--db",
+                stream.db,
+                "--topic",
+                stream.topic,
+            ],
+            *["--store", "blob", "--window", "2024-01-01T01:00/2024-01-01T02:00"],
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "error: ServiceRequestError" in done.stderr, done.stderr[-1500:]
+    assert "Traceback" not in done.stderr and "Request URL" not in done.stderr
+    assert time.monotonic() - started < 30

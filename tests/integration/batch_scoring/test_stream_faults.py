@@ -1,0 +1,94 @@
+"""The stream's services going away: the ingester gives up with a clear error within its
+timeout, having committed nothing half-done, and a later run catches up exactly once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from batch_scoring.events import ensure_topic
+from batch_scoring.generate import GenSpec
+from batch_scoring.ingest import Settings, create_schema, run
+from batch_scoring.produce import send
+from batch_scoring.services import Broker, Postgres
+from serving.triton import free_ports
+from tests.integration.batch_scoring.conftest import REPO, TEST_ARTIFACTS, Stream
+
+
+def ingest_command(db: str, bootstrap: str, topic: str, *extra: str) -> list[str]:
+    command = [sys.executable, "-m", "batch_scoring", "ingest", "--db", db, "--bootstrap", bootstrap]
+    return [*command, "--topic", topic, *extra]
+
+
+def test_an_unreachable_broker_ends_the_ingester_with_a_clear_error_in_bounded_time(stream: Stream) -> None:
+    dead = f"127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
+    started = time.monotonic()
+    done = subprocess.run(
+        ingest_command(stream.db, dead, stream.topic, "--broker-timeout-s", "4"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 1 and "the broker is unreachable for 4 s" in done.stderr, done.stderr[-2000:]
+    assert took < 30, took
+
+
+def test_a_database_that_goes_away_mid_stream_ends_the_run_and_the_next_catches_up(broker: Broker) -> None:
+    data = Path(tempfile.mkdtemp(prefix="pg-fault-"))
+    port = free_ports(1)[0]
+    database = Postgres(data, port=port, log_path=TEST_ARTIFACTS / "postgres-fault.log").start()
+    topic = f"fault-{port}"
+    try:
+        ensure_topic({"bootstrap.servers": broker.bootstrap}, topic, partitions=4)
+        send(
+            {"bootstrap.servers": broker.bootstrap},
+            GenSpec(devices=10, sensors=10, readings=100),
+            topic=topic,
+        )
+        with psycopg.connect(database.url, autocommit=True) as conn:
+            create_schema(conn)
+        command = ingest_command(
+            database.url, broker.bootstrap, topic, "--batch", "20", "--db-timeout-s", "5"
+        )
+        with (TEST_ARTIFACTS / "ingest-db-fault.log").open("w") as log:
+            ingester = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        stored = 0
+        deadline = time.monotonic() + 90
+        while stored < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with psycopg.connect(database.url) as conn:
+                stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        os.killpg(database.process.pid, signal.SIGKILL)  # the database is gone, mid-stream
+        database.process.wait()
+        database.process = None
+        killed_at = time.monotonic()
+        assert ingester.wait(60) == 1
+        assert time.monotonic() - killed_at < 30  # 5 s of retries, then a clear error
+        assert "the database is unreachable for 5 s" in (TEST_ARTIFACTS / "ingest-db-fault.log").read_text()
+
+        database = Postgres(data, port=port, log_path=TEST_ARTIFACTS / "postgres-fault.log").start()  # back
+        totals = run(
+            Settings(
+                db=database.url, kafka={"bootstrap.servers": broker.bootstrap}, topic=topic, idle_exit_s=2
+            )
+        )
+        with psycopg.connect(database.url) as conn:
+            rows = conn.execute(
+                "SELECT count(*), count(DISTINCT (device, sensor, ts)) FROM readings"
+            ).fetchone()
+            windows = conn.execute("SELECT sum(readings) FROM readings_agg").fetchone()[0]
+        assert rows == (10_000, 10_000) and windows == 10_000  # each reading once, none lost
+        assert 0 < totals.stored <= 10_000 - 1000  # this run stored the rest
+    finally:
+        database.stop()
+        shutil.rmtree(data, ignore_errors=True)
