@@ -153,13 +153,14 @@ def score_window_command(
     lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
     allow_open: bool = typer.Option(False, help="score even if late readings may still arrive"),
     force: bool = typer.Option(False, help="score again a window that has its success marker"),
+    workers: int = typer.Option(2, "--workers", "-w", help="worker processes running the models"),
 ) -> None:
     """Score windows of aggregated readings; exit 1 if a series failed, 3 if a window is not closed."""
     import psycopg
 
     from batch_scoring.cli import open_spec
     from batch_scoring.ingest import closed_before
-    from batch_scoring.windowed import Shard, Window, WindowError, closed_hours, score_window
+    from batch_scoring.windowed import Shard, Window, WindowError, closed_hours, score_window, worker_pool
 
     _logging()
     try:
@@ -174,6 +175,7 @@ def score_window_command(
     with open_spec(store, connection_string, "") as spec, psycopg.connect(db, autocommit=True) as conn:
         closed = closed_before(conn, topic, timedelta(seconds=lateness_s))
         spans = spans or closed_hours(closed, 1 + catch_up)
+        pool = worker_pool(spec, workers) if workers > 1 and spans else None
         try:
             opened = spec.open()
             for span in spans:
@@ -181,11 +183,14 @@ def score_window_command(
                     refused = f"window {span} is not closed yet (closed up to {closed})"
                     break
                 width = timedelta(seconds=width_s)
-                run = score_window(conn, opened, span, width=width, shard=part, force=force)
+                run = score_window(conn, opened, span, width=width, shard=part, force=force, pool=pool)
                 outcomes.append(run)
                 typer.echo(json.dumps(run.as_dict()))
         except (WindowError, AzureError, psycopg.OperationalError) as exc:
             broken = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
     if broken:
         typer.echo(f"error: {broken}", err=True)
         raise typer.Exit(1)

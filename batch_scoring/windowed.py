@@ -6,9 +6,10 @@ passes the hour that just closed) reads each series' aggregated intervals in the
 reading's features depend on the previous 15 readings only), scores the window's intervals with
 the series' model, and writes
 
-- ``preds/date=YYYY-MM-DD/hour=HH/<device>/<sensor>.parquet``: the window's predictions, with the
-  run id and the model's checksum in the Parquet footer; rewritten whole by a rerun, so there is
-  exactly one per series and window;
+- ``preds/date=YYYY-MM-DD/hour=HH/part-I-of-N.parquet``: the window's predictions for every series
+  of shard I (one file: a file per series would cost more to write than the scoring), with the
+  run id and the model version in the Parquet footer; rewritten whole by a rerun, so each series
+  has exactly one set of predictions per window;
 - the flagged intervals, upserted into the ``anomalies`` table for downstream use;
 - ``preds/date=.../hour=.../_SUCCESS[.shard-I-of-N].json`` once every output is verified to be
   there, or ``_FAILED...json`` with what failed. A window whose success marker exists is not
@@ -120,6 +121,10 @@ class Shard:
             f"_{outcome}.json" if self.count == 1 else f"_{outcome}.shard-{self.index}-of-{self.count}.json"
         )
 
+    def output(self) -> str:
+        """The shard's predictions file: every series of the shard, the window's intervals."""
+        return f"part-{self.index}-of-{self.count}.parquet"
+
 
 @dataclass
 class Outcome:
@@ -173,18 +178,16 @@ def score_series(model: OnnxModel, feature_set: str, stamps: np.ndarray, means: 
     return stamps[inside], means[inside], prediction[inside], score[inside]
 
 
-def parquet(
-    part: Partition, ts: np.ndarray, values: np.ndarray, pred: np.ndarray, score: np.ndarray, info: dict
-) -> bytes:
-    n = len(ts)
+def parquet(columns: dict[str, np.ndarray], info: dict) -> bytes:
+    """One window's predictions for one shard, every series in it, with the run's provenance."""
     table = pa.Table.from_arrays(
         [
-            pa.array(ts, pa.timestamp("us")),
-            pa.array([part.device] * n, pa.string()),
-            pa.array([part.sensor] * n, pa.string()),
-            pa.array(values, pa.float64()),
-            pa.array(pred, pa.int8()),
-            pa.array(score, pa.float64()),
+            pa.array(columns["ts"], pa.timestamp("us")),
+            pa.array(columns["device"], pa.string()),
+            pa.array(columns["sensor"], pa.string()),
+            pa.array(columns["value"], pa.float64()),
+            pa.array(columns["prediction"], pa.int8()),
+            pa.array(columns["score"], pa.float64()),
         ],
         schema=OUTPUT_SCHEMA.with_metadata({PROVENANCE_KEY: json.dumps(info).encode()}),
     )
@@ -193,59 +196,96 @@ def parquet(
     return buf.getvalue()
 
 
+Job = tuple[str, str, np.ndarray, np.ndarray, dict]  # device, sensor, interval starts, means, model entry
+_MODELS: Store | None = None
+
+
+def _open_models(spec: Any) -> None:
+    global _MODELS
+    _MODELS = spec.open()
+
+
+def score_chunk(jobs: list[Job], start: datetime, store: Store | None = None) -> list[tuple]:
+    """Score series with their models; per series ``(key, arrays)`` or ``(key, error)``. Runs in
+    a worker process (models read from the store it opened) or in the caller's."""
+    store = store or _MODELS
+    assert store is not None
+    done = []
+    for device, sensor, stamps, means, entry in jobs:
+        key = f"{device}/{sensor}"
+        try:
+            model = OnnxModel(store.models.read_bytes(entry["blob"]), expected_sha256=entry["sha256"])
+            feature_set = model.metadata.get("features", entry["config"]["features"])
+            done.append((key, score_series(model, feature_set, stamps, means, start)))
+        except (ValueError, MissingBlob, RuntimeError) as exc:
+            done.append((key, f"{type(exc).__name__}: {exc}"))
+    return done
+
+
 def score_series_of(
-    conn: Any, store: Store, window: Window, width: timedelta, shard: Shard, manifest: dict, outcome: Outcome
+    conn: Any,
+    store: Store,
+    window: Window,
+    width: timedelta,
+    shard: Shard,
+    manifest: dict,
+    outcome: Outcome,
+    pool: Any = None,
 ) -> list[str]:
-    """Score and write every series of the shard; their anomalies go to the database in one
-    transaction. A series that cannot be scored is recorded in ``outcome.failed``."""
-    written, flagged = [], []
+    """Score every series of the shard (in ``pool``'s workers when given), write the shard's
+    predictions as one file and its anomalies in one transaction; returns the files written.
+    A series that cannot be scored is recorded in ``outcome.failed``."""
+    jobs: list[Job] = []
     for part, stamps, means in intervals(conn, window, width):
         if not shard.holds(part.key):
             continue
         outcome.series += 1
-        try:
-            entry = manifest.get("models", {}).get(part.key)
-            if entry is None:
-                raise WindowError(f"no model for {part.key}")
-            model = OnnxModel(store.models.read_bytes(entry["blob"]), expected_sha256=entry["sha256"])
-            feature_set = model.metadata.get("features", entry["config"]["features"])
-            ts, values, pred, score = score_series(model, feature_set, stamps, means, window.start)
-        except (WindowError, ValueError, MissingBlob) as exc:
-            outcome.failed[part.key] = str(exc)
+        entry = manifest.get("models", {}).get(part.key)
+        if entry is None:
+            outcome.failed[part.key] = f"no model for {part.key}"
+        else:
+            jobs.append((part.device, part.sensor, stamps, means, entry))
+    if pool is None:
+        results = score_chunk(jobs, window.start, store)
+    else:
+        size = max(1, len(jobs) // (4 * pool._max_workers) + 1)
+        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        results = [r for got in pool.map(score_chunk, chunks, [window.start] * len(chunks)) for r in got]
+    parts: dict[str, list] = {k: [] for k in ("ts", "device", "sensor", "value", "prediction", "score")}
+    for key, got in results:
+        if isinstance(got, str):
+            outcome.failed[key] = got
             continue
-        info = {
-            "window": str(window),
-            "run_id": outcome.run_id,
-            "model_sha256": entry["sha256"],
-            "rows": len(ts),
-        }
-        name = f"{window.prefix}/{part.key}.parquet"
-        store.preds.write_bytes(name, parquet(part, ts, values, pred, score, info))
-        written.append(name)
-        outcome.rows += len(ts)
-        outcome.anomalies += int(pred.sum())
-        for i in np.flatnonzero(pred):
-            when = ts[i].astype(datetime).replace(tzinfo=UTC)
-            flagged.append(
-                (
-                    part.device,
-                    part.sensor,
-                    when,
-                    float(values[i]),
-                    float(score[i]),
-                    entry["sha256"],
-                    outcome.run_id,
-                )
-            )
+        ts, values, pred, score = got
+        device, sensor = key.split("/")
+        for name, column in zip(
+            parts, (ts, [device] * len(ts), [sensor] * len(ts), values, pred, score), strict=True
+        ):
+            parts[name].append(column)
+    columns = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+    columns["prediction"] = columns["prediction"].astype(np.int8)
+    outcome.rows, outcome.anomalies = len(columns["ts"]), int(columns["prediction"].sum())
+    info = {"window": str(window), "run_id": outcome.run_id, "models": outcome.models, "rows": outcome.rows}
+    name = f"{window.prefix}/{shard.output()}"
+    store.preds.write_bytes(name, parquet(columns, info))
+    flagged = np.flatnonzero(columns["prediction"])
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
+        conn.execute("CREATE TEMP TABLE flagged (LIKE anomalies INCLUDING DEFAULTS) ON COMMIT DROP")
+        with cur.copy(
+            "COPY flagged (device, sensor, ts, value, score, model_sha256, run_id) FROM STDIN"
+        ) as copy:
+            for i in flagged:
+                entry_sha = manifest["models"][f"{columns['device'][i]}/{columns['sensor'][i]}"]["sha256"]
+                when = columns["ts"][i].astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
+                row = (columns["device"][i], columns["sensor"][i], when, float(columns["value"][i]))
+                copy.write_row((*row, float(columns["score"][i]), entry_sha, outcome.run_id))
+        cur.execute(
             "INSERT INTO anomalies (device, sensor, ts, value, score, model_sha256, run_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (device, sensor, ts) DO UPDATE SET "
-            "value = EXCLUDED.value, score = EXCLUDED.score, model_sha256 = EXCLUDED.model_sha256, "
-            "run_id = EXCLUDED.run_id, scored_at = now()",
-            flagged,
+            "SELECT device, sensor, ts, value, score, model_sha256, run_id FROM flagged "
+            "ON CONFLICT (device, sensor, ts) DO UPDATE SET value = EXCLUDED.value, score = EXCLUDED.score, "
+            "model_sha256 = EXCLUDED.model_sha256, run_id = EXCLUDED.run_id, scored_at = now()"
         )
-    return written
+    return [name]
 
 
 def score_window(
@@ -256,8 +296,10 @@ def score_window(
     width: timedelta = timedelta(minutes=1),
     shard: Shard = Shard(),
     force: bool = False,
+    pool: Any = None,
 ) -> Outcome:
-    """Score one window (one shard of it) from the aggregates in ``conn`` into ``store``."""
+    """Score one window (one shard of it) from the aggregates in ``conn`` into ``store``; with a
+    ``pool`` (:func:`worker_pool`), the models run in its worker processes."""
     started = time.monotonic()
     manifest_bytes = store.models.read_bytes(MODEL_MANIFEST)  # read once: this run's version
     manifest = json.loads(manifest_bytes)
@@ -271,7 +313,7 @@ def score_window(
         return outcome
     conn.execute(ANOMALIES)
     try:
-        written = score_series_of(conn, store, window, width, shard, manifest, outcome)
+        written = score_series_of(conn, store, window, width, shard, manifest, outcome, pool)
     except (WindowError, ValueError, MissingBlob):
         raise
     except Exception as exc:  # storage or database gone: stop at once, say so, leave a marker if possible
@@ -298,6 +340,17 @@ def score_window(
         {k: v for k, v in outcome.as_dict().items() if k != "failed"},
     )
     return outcome
+
+
+def worker_pool(spec: Any, workers: int) -> Any:
+    """Worker processes that read models from the store ``spec`` describes. Forkserver, not fork:
+    the parent holds a database connection and threads that a fork must not copy; the workers
+    end with the pool (a killed run leaves none behind: they exit when their pipe closes)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_open_models, initargs=(spec,))
 
 
 def export_series(conn: Any, store: Store, since: datetime, until: datetime) -> tuple[int, int]:

@@ -61,8 +61,10 @@ def test_a_window_scored_from_window_and_tail_equals_the_whole_series(ingested, 
         flagged = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
     assert outcome.status == "scored" and outcome.series == 6 and outcome.rows == 6 * 60
     assert not outcome.failed and flagged == outcome.anomalies
+    scored = pd.read_parquet(tmp_path / "preds" / HOUR1.prefix / "part-0-of-1.parquet")
+    assert not scored.duplicated(["Device", "Sensor", "TS"]).any()  # one prediction per series and interval
     for part in SPEC.partitions():
-        window = pd.read_parquet(tmp_path / "preds" / HOUR1.prefix / f"{part.key}.parquet")
+        window = scored[(scored["Device"] == part.device) & (scored["Sensor"] == part.sensor)]
         whole = pd.read_parquet(root / "preds" / f"{part.key}.parquet")
         whole = whole[(whole["TS"] >= "2024-01-01 01:00") & (whole["TS"] < "2024-01-01 02:00")]
         assert list(window["TS"]) == list(whole["TS"])
@@ -94,7 +96,10 @@ def test_shards_split_the_series_and_keep_their_own_markers(ingested, tmp_path: 
         "_SUCCESS.shard-0-of-2.json",
         "_SUCCESS.shard-1-of-2.json",
     ]
-    assert len(list(folder.rglob("*.parquet"))) == 6
+    files = sorted(folder.glob("*.parquet"))
+    assert [f.name for f in files] == ["part-0-of-2.parquet", "part-1-of-2.parquet"]
+    series = pd.concat(pd.read_parquet(f) for f in files).groupby(["Device", "Sensor"]).size()
+    assert len(series) == 6 and (series == 60).all()  # every series in exactly one shard
 
 
 def test_an_open_window_is_refused_with_its_own_exit_code(ingested, tmp_path: Path) -> None:
@@ -185,10 +190,10 @@ def test_storage_that_goes_away_mid_window_stops_the_run_at_once_without_a_succe
 ) -> None:
     stream, root = ingested
     store = copy_store(root, tmp_path).open()
-    store.preds = GoneAfter(store.preds, writes=2)
+    store.preds = GoneAfter(store.preds, writes=0)
     with psycopg.connect(stream.db, autocommit=True) as conn, pytest.raises(WindowError, match="stopped"):
         score_window(conn, store, HOUR1)
-    assert len(store.preds.attempts) == 4  # two outputs, the third refused, then the failure marker
+    assert len(store.preds.attempts) == 2  # the output refused, then the failure marker tried
     assert store.preds.attempts[-1].endswith("_FAILED.json")
     assert not (tmp_path / "preds" / HOUR1.prefix / "_SUCCESS.json").exists()
 
