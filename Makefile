@@ -100,7 +100,7 @@ test-images: ## image unit and integration tests
 	bash scripts/test.sh tests/unit/imaging tests/integration/imaging
 
 # --- batch scoring (docs/batch_scoring.md) --------------------------------------------
-.PHONY: batch batch-azurite batch-aml-yaml batch-bench test-batch
+.PHONY: batch batch-azurite batch-aml-yaml batch-bench stream-services stream-bench test-batch
 batch: ## generate the default sensor data, train per-series models, score them in parallel (local folder)
 	$(PY) -m batch_scoring demo
 
@@ -112,6 +112,12 @@ batch-aml-yaml: ## write the Azure ML compute, parallel job and schedule YAML (d
 
 batch-bench: ## batch benchmark: 10,000 series x 1,440 readings (~12 min), writes perf/RESULTS.md
 	$(PY) -m perf.batch.bench
+
+stream-services: ## the local Kafka-protocol broker and PostgreSQL in the foreground (docs/streaming.md)
+	$(PY) -m batch_scoring services
+
+stream-bench: ## streaming benchmark: ingestion rate, one hour of 10,000 sensors scored (~8 min), writes perf/RESULTS.md
+	$(PY) -m perf.batch.stream_bench --hours 6
 
 test-batch: ## batch unit and integration tests
 	bash scripts/test.sh tests/unit/batch_scoring tests/integration/batch_scoring

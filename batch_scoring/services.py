@@ -127,7 +127,8 @@ class Postgres(ManagedServer):
             initdb = [pg_bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust"]
             done = subprocess.run(self._as_user([*initdb, "-E", "UTF8"]), capture_output=True, text=True)
             if done.returncode != 0:
-                raise ServiceError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
+                hint = f" (every folder above {self.data_dir} must be open to {self.user!r})"
+                raise ServiceError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}{hint}")
 
     def command(self) -> list[str]:
         settings = {

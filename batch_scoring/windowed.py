@@ -262,7 +262,8 @@ def score_series_of(
             parts, (ts, [device] * len(ts), [sensor] * len(ts), values, pred, score), strict=True
         ):
             parts[name].append(column)
-    columns = {k: np.concatenate(v) if v else np.array([]) for k, v in parts.items()}
+    empty = {"ts": "datetime64[us]", "device": object, "sensor": object, "prediction": np.int8}
+    columns = {k: np.concatenate(v) if v else np.array([], empty.get(k, float)) for k, v in parts.items()}
     columns["prediction"] = columns["prediction"].astype(np.int8)
     outcome.rows, outcome.anomalies = len(columns["ts"]), int(columns["prediction"].sum())
     info = {"window": str(window), "run_id": outcome.run_id, "models": outcome.models, "rows": outcome.rows}

@@ -1,0 +1,163 @@
+"""Streaming benchmark: sustained ingestion into PostgreSQL, and one hour of new readings scored
+for every sensor, against rescoring whole files.
+
+    .venv/bin/python -m perf.batch.stream_bench [--series 10000] [--hours 3] [--quick]
+
+On the local broker and PostgreSQL (started here): the simulator sends ``hours`` of readings
+(one a minute per series, 10 per message) from its own process while one ingester stores them;
+the stored count is sampled every second (rate, lag). Then models are trained for every series
+(the same readings in a batch store) and each closed hour is scored with ``score-window``
+(2 workers), each in a fresh interpreter: the cost of an hour should not grow with the history
+before it. Last, the whole-file job rescores the same history (``score --force``), as it would
+every hour today. Records: ``perf/results/<date>/stream/``; section "Streaming" of RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+
+from batch_scoring.events import ensure_topic, kafka_config
+from batch_scoring.generate import GenSpec, generate
+from batch_scoring.ingest import Settings, run
+from batch_scoring.model import PRESETS
+from batch_scoring.produce import send
+from batch_scoring.services import Broker, Postgres
+from batch_scoring.storage import StoreSpec
+from batch_scoring.train import train_all
+from faq.evaluate import machine
+from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
+from serving.paths import REPO_ROOT
+
+SECTION = "## Streaming"
+
+
+def timed(*args: str) -> float:
+    """One ``python -m batch_scoring`` command in a fresh interpreter; its wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "batch_scoring", *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def ingest_sampled(db: str, config: dict, spec: GenSpec) -> dict:
+    """Send from another process while ingesting here (the sender first generates its series:
+    the ingester waits up to 30 s for the first message); sample stored rows every second."""
+    sender = multiprocessing.get_context("spawn").Process(
+        target=send, args=(config, spec), kwargs={"per_message": 10}
+    )
+    samples, stop = [], threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(db, autocommit=True) as conn:
+            while not stop.wait(1.0):
+                with conn.cursor() as cur:  # exact count: the table is small enough
+                    stored = cur.execute("SELECT count(*) FROM readings").fetchone()[0]
+                samples.append((time.monotonic(), stored))
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        from batch_scoring.ingest import create_schema
+
+        create_schema(conn)
+    threading.Thread(target=sample, daemon=True).start()
+    started = time.monotonic()
+    sender.start()
+    totals = run(Settings(db=db, kafka=config, idle_exit_s=30.0, batch=5000))
+    sender.join()
+    stop.set()
+    total = spec.series * spec.readings
+    first = next((t for t, n in samples if n > 0), started)
+    last = next((t for t, n in samples if n >= total), time.monotonic())
+    rates = [(n2 - n1) / (t2 - t1) for (t1, n1), (t2, n2) in itertools.pairwise(samples) if n2 > n1]
+    return {
+        "readings": total,
+        "stored": totals.stored,
+        "seconds_first_to_last": round(last - first, 1),
+        "readings_per_s": round(total / max(last - first, 1e-9)),
+        "best_second_per_s": round(max(rates, default=0)),
+        "samples": [(round(t - started, 1), n) for t, n in samples],
+    }
+
+
+def main(
+    series: Annotated[int, typer.Option(help="devices x 10 sensors")] = 10_000,
+    hours: Annotated[int, typer.Option(help="hours of readings sent and ingested")] = 3,
+    quick: Annotated[bool, typer.Option(help="1,000 series, 2 hours, into perf/out")] = False,
+    out: Annotated[Path | None, typer.Option(help="records folder")] = None,
+) -> None:
+    """Ingest, train, score hour by hour, rescore whole files; record and summarise."""
+    if quick:
+        series, hours, out = 1000, 2, out or OUT_DIR / "stream-quick"
+    folder = records_folder(out, "stream")
+    spec = GenSpec(devices=series // 10, sensors=10, readings=hours * 60, seed=2026)
+    work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
+    record: dict = {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "machine": machine(), "series": series}
+    record["command"] = " ".join(["python -m perf.batch.stream_bench", *sys.argv[1:]])
+    with (
+        Postgres(log_path=folder / "postgres.log") as db,
+        Broker(log_path=folder / "tansu.log") as broker,
+    ):
+        config = kafka_config(broker.bootstrap)
+        ensure_topic(config, partitions=8)
+        record["ingest"] = ingest_sampled(db.url, config, spec)
+        typer.echo(f"ingest: {record['ingest']['readings_per_s']:,} readings/s")
+        store = StoreSpec.parse(f"local:{work / 'store'}")
+        generate(store, spec, workers=2, progress=False)
+        started = time.perf_counter()
+        assert train_all(store, PRESETS["default"], workers=2, progress=False)["gate"]["passed"]
+        record["train_s"] = round(time.perf_counter() - started, 1)
+        common = ["--db", db.url, "--store", f"local:{work / 'store'}", "--allow-open", "--workers", "2"]
+        record["hours"] = []
+        for hour in range(hours):
+            window = f"2024-01-01T{hour:02d}:00/2024-01-01T{hour + 1:02d}:00"
+            seconds = timed("score-window", "--window", window, *common)
+            record["hours"].append({"hour": hour, "history_hours": hour, "wall_s": round(seconds, 2)})
+            typer.echo(f"hour {hour}: {seconds:.1f} s")
+        record["whole_file_s"] = round(
+            timed(
+                "score", "--store", f"local:{work / 'store'}", "--force", "--no-progress", "--workers", "2"
+            ),
+            2,
+        )
+    (folder / "stream_bench.json").write_text(json.dumps(record, indent=1))
+    text = summary(record, folder)
+    (folder / "summary.md").write_text(text)
+    if folder.is_relative_to(RESULTS_DIR):
+        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
+    typer.echo(text)
+
+
+def summary(r: dict, folder: Path) -> str:
+    i, last = r["ingest"], r["hours"][-1]
+    rows = "\n".join(f"| {h['hour']} | {h['history_hours']} | {h['wall_s']:.1f} |" for h in r["hours"])
+    where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
+    return (
+        f"{SECTION}\n\nRun of {r['date']} on {r['machine']}: `{r['command']}`; records in `{where}/`.\n\n"
+        f"Ingestion, simulator to committed rows in PostgreSQL (one ingester, 10 readings per message, "
+        f"8 partitions): {i['readings']:,} readings, **{i['readings_per_s']:,} readings/s** sustained "
+        f"(best second {i['best_second_per_s']:,}/s), {i['stored']:,} stored.\n\n"
+        f"Scoring one hour for {r['series']:,} sensors (`score-window`, 2 workers, fresh interpreter):\n\n"
+        f"| hour | hours of history before it | wall s |\n|---:|---:|---:|\n{rows}\n\n"
+        f"Whole-file rescoring of the same {len(r['hours'])} hours (`score --force`): "
+        f"{r['whole_file_s']:.1f} s, **{r['whole_file_s'] / last['wall_s']:.1f}x** the windowed run of the "
+        f"last hour. Training: {r['train_s']:.0f} s.\n"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)
