@@ -9,7 +9,6 @@ downloaded here: a missing install is an error that names the set-up script.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -18,8 +17,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 
+from batch_scoring.lifetime import die_with_parent
 from batch_scoring.storage import AZURITE_ACCOUNT, azurite_connection_string
 
 AZURITE_DIR = Path(__file__).resolve().parent / "azurite"
@@ -41,12 +42,6 @@ def responds(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     except OSError:
         return False
     return True
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM Azurite if the Python process that started it dies (no orphans)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Azurite:
@@ -84,7 +79,11 @@ class Azurite:
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=partial(die_with_parent, signal.SIGTERM),
         )
         log.close()
         deadline = time.monotonic() + timeout

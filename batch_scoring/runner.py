@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from batch_scoring import dataio, score
+from batch_scoring.lifetime import die_with_parent
 from batch_scoring.schema import MODEL_MANIFEST, RUN_SUMMARY, Partition
 from batch_scoring.storage import CONNECTION_STRING_ENV, MissingBlob, StoreSpec
 
@@ -82,6 +83,7 @@ def discover(spec: StoreSpec) -> list[Partition]:
 
 
 def _worker_init(argv: list[str]) -> None:
+    die_with_parent()  # a killed runner takes its workers with it: none goes on writing
     logging.basicConfig(level=logging.WARNING)
     score.init(argv)
 

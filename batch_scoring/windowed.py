@@ -202,6 +202,9 @@ _MODELS: Store | None = None
 
 def _open_models(spec: Any) -> None:
     global _MODELS
+    from batch_scoring.lifetime import die_with_parent
+
+    die_with_parent()  # the forkserver, which exits with the run
     _MODELS = spec.open()
 
 
@@ -345,8 +348,8 @@ def score_window(
 
 def worker_pool(spec: Any, workers: int) -> Any:
     """Worker processes that read models from the store ``spec`` describes. Forkserver, not fork:
-    the parent holds a database connection and threads that a fork must not copy; the workers
-    end with the pool (a killed run leaves none behind: they exit when their pipe closes)."""
+    the parent holds a database connection and threads that a fork must not copy. A killed run
+    leaves none behind: the forkserver exits with it, and each worker with the forkserver."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

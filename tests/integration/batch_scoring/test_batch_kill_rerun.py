@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -117,3 +118,36 @@ def test_kill_and_rerun_azurite(blob_kill_store: StoreSpec, tmp_path: Path) -> N
     assert 0 < done < TOTAL, done
     summary = _rerun(args, tmp_path)
     _check_complete(spec, summary, done)
+
+
+def test_killing_only_the_runner_ends_its_workers(kill_store: Path) -> None:
+    """SIGKILL to the runner alone (a node's OOM killer, ``kill -9 <pid>``): its workers die with
+    it instead of going on with the mini-batches they hold, and nothing more is written."""
+    import psutil
+
+    spec = StoreSpec.parse(f"local:{kill_store}")
+    preds = spec.open().preds
+    proc = subprocess.Popen(
+        _score_command(["--store", f"local:{kill_store}"], "--mini-batch-size", "1"),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_outputs(preds)) < 20:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "the runner has no worker processes"
+        proc.kill()  # the runner only, not its process group
+        proc.wait()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"workers outlived the runner: {[p.pid for p in alive]}"
+        written = len(_outputs(preds))
+        time.sleep(1.0)
+        assert len(_outputs(preds)) == written < TOTAL  # nothing written after the runner died
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
