@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS readings_agg (
     min double precision NOT NULL, max double precision NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (device, sensor, window_start));
+CREATE INDEX IF NOT EXISTS readings_agg_window ON readings_agg (window_start);  -- scoring by window
 CREATE TABLE IF NOT EXISTS dead_letter (
     topic text NOT NULL, partition integer NOT NULL, "offset" bigint NOT NULL, item integer NOT NULL,
     key text, payload bytea, reason text NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),

@@ -147,27 +147,25 @@ def intervals(
     conn: Any, window: Window, width: timedelta
 ) -> Iterator[tuple[Partition, np.ndarray, np.ndarray]]:
     """Each series with readings in the window: its interval starts and means, the tail first.
-    One query for all series: a round trip per series would cost more than the scoring."""
+    One query for all series (a round trip per series would cost more than the scoring), on the
+    ``window_start`` index (so the cost follows the window, not the history), each series' values
+    as one text list that NumPy parses (a Python object per interval would dominate the run)."""
     since = window.start - 2 * TAIL * width  # twice the tail: room for a few missing intervals
     rows = conn.execute(
-        "SELECT device, sensor, window_start, mean FROM readings_agg "
-        "WHERE window_start >= %s AND window_start < %s ORDER BY device, sensor, window_start",
-        [since, window.end],
+        "SELECT device, sensor, "
+        "string_agg((extract(epoch FROM window_start) * 1000000)::bigint::text, ',' ORDER BY window_start), "
+        "string_agg(mean::text, ',' ORDER BY window_start) "
+        "FROM readings_agg WHERE window_start >= %(since)s AND window_start < %(end)s "
+        "GROUP BY device, sensor HAVING max(window_start) >= %(start)s ORDER BY device, sensor",
+        {"since": since, "start": window.start, "end": window.end},
     )
-    current, times, values = None, [], []
-    for device, sensor, ts, mean in [*rows, (None, None, None, None)]:
-        if (device, sensor) != current:
-            if current is not None:
-                stamps, means = np.array(times, dtype="datetime64[us]"), np.array(values)
-                inside = stamps >= np.datetime64(window.start.replace(tzinfo=None), "us")
-                if inside.any():
-                    first = int(np.argmax(inside))
-                    keep = slice(max(0, first - TAIL), None)
-                    yield Partition(*current), stamps[keep], means[keep]
-            current, times, values = (device, sensor), [], []
-        if ts is not None:
-            times.append(ts.astimezone(UTC).replace(tzinfo=None))
-            values.append(mean)
+    start = np.datetime64(window.start.replace(tzinfo=None), "us")
+    for device, sensor, times, values in rows:
+        stamps = np.array(times.split(","), dtype=np.int64).astype("datetime64[us]")
+        means = np.array(values.split(","), dtype=np.float64)
+        first = int(np.argmax(stamps >= start))
+        keep = slice(max(0, first - TAIL), None)
+        yield Partition(device, sensor), stamps[keep], means[keep]
 
 
 def score_series(model: OnnxModel, feature_set: str, stamps: np.ndarray, means: np.ndarray, start: datetime):
