@@ -43,8 +43,8 @@ def _score_command(store_args: list[str], *extra: str) -> list[str]:
     ]
 
 
-def _kill_halfway(store_args: list[str], preds: Container, at_least: int = 20) -> int:
-    """Start `score` in its own process group, SIGKILL the whole group once some outputs exist."""
+def _started(store_args: list[str], preds: Container, at_least: int = 20) -> subprocess.Popen:
+    """`score` in its own process group, once it has written ``at_least`` outputs."""
     proc = subprocess.Popen(
         _score_command(store_args, "--mini-batch-size", "1"),
         cwd=REPO,
@@ -52,15 +52,21 @@ def _kill_halfway(store_args: list[str], preds: Container, at_least: int = 20) -
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while len(_outputs(preds)) < at_least:
-            assert proc.poll() is None, "the job ended before it could be killed"
-            assert time.monotonic() < deadline, "no outputs appeared"
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # main process and its workers, mid-write
-        proc.wait()
+    deadline = time.monotonic() + 120
+    while len(_outputs(preds)) < at_least:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("the job ended before it could be killed, or wrote nothing")
+        time.sleep(0.01)
+    return proc
+
+
+def _kill_halfway(store_args: list[str], preds: Container, at_least: int = 20) -> int:
+    """SIGKILL the whole group (the job and its workers) once some outputs exist."""
+    proc = _started(store_args, preds, at_least)
+    os.killpg(proc.pid, signal.SIGKILL)  # main process and its workers, mid-write
+    proc.wait()
     time.sleep(0.2)
     return len(_outputs(preds))
 
@@ -125,20 +131,9 @@ def test_killing_only_the_runner_ends_its_workers(kill_store: Path) -> None:
     it instead of going on with the mini-batches they hold, and nothing more is written."""
     import psutil
 
-    spec = StoreSpec.parse(f"local:{kill_store}")
-    preds = spec.open().preds
-    proc = subprocess.Popen(
-        _score_command(["--store", f"local:{kill_store}"], "--mini-batch-size", "1"),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    preds = StoreSpec.parse(f"local:{kill_store}").open().preds
+    proc = _started(["--store", f"local:{kill_store}"], preds)
     try:
-        deadline = time.monotonic() + 120
-        while len(_outputs(preds)) < 20:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
         workers = psutil.Process(proc.pid).children(recursive=True)
         assert workers, "the runner has no worker processes"
         proc.kill()  # the runner only, not its process group
