@@ -108,6 +108,7 @@ def ingest(
     idle_exit: float | None = typer.Option(None, help="stop after this many seconds without a message"),
     broker_timeout_s: float = typer.Option(60.0, help="exit 1 when the broker is unreachable this long"),
     db_timeout_s: float = typer.Option(60.0, help="exit 1 when the database is unreachable this long"),
+    metrics_port: int | None = typer.Option(None, help="serve Prometheus metrics on this port"),
     summary_json: Path | None = typer.Option(None, help="write this run's totals here"),
 ) -> None:
     """Consume readings into PostgreSQL exactly once and aggregate them per interval."""
@@ -126,6 +127,11 @@ def ingest(
         broker_timeout_s=broker_timeout_s,
         db_timeout_s=db_timeout_s,
     )
+    if metrics_port is not None:
+        from batch_scoring.metrics import IngestMetrics
+
+        settings.metrics = IngestMetrics()
+        settings.metrics.serve(metrics_port)
     try:
         totals = run(settings)
     except IngestError as exc:
@@ -154,6 +160,7 @@ def score_window_command(
     allow_open: bool = typer.Option(False, help="score even if late readings may still arrive"),
     force: bool = typer.Option(False, help="score again a window that has its success marker"),
     workers: int = typer.Option(2, "--workers", "-w", help="worker processes running the models"),
+    metrics_file: Path | None = typer.Option(None, help="write Prometheus metrics here (textfile collector)"),
 ) -> None:
     """Score windows of aggregated readings; exit 1 if a series failed, 3 if a window is not closed."""
     import psycopg
@@ -191,6 +198,10 @@ def score_window_command(
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+    if metrics_file is not None:
+        from batch_scoring.metrics import write_window_metrics
+
+        write_window_metrics(metrics_file, outcomes)
     if broken:
         typer.echo(f"error: {broken}", err=True)
         raise typer.Exit(1)

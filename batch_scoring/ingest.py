@@ -85,6 +85,7 @@ class Settings:
     idle_exit_s: float | None = None  # stop after this long without a message (None: run on)
     broker_timeout_s: float = 60.0  # give up when the broker stays unreachable this long
     db_timeout_s: float = 60.0  # the same for the database
+    metrics: Any = None  # a batch_scoring.metrics.IngestMetrics to keep up to date
     max_messages: int | None = None  # stop after this many (tests: a crash mid-stream)
 
 
@@ -97,6 +98,7 @@ class Totals:
     late: int = 0
     duplicates_late: int = 0  # late, but already stored: a retry, not parked
     batches: int = 0
+    lag: int | None = None  # messages behind the topic's end at the last look (with metrics on)
     reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -325,7 +327,16 @@ def run(settings: Settings) -> Totals:
             except KafkaException as exc:
                 log.warning("offset commit failed (the database has them): %s", exc)
             account(totals, batch, len(messages), stored, parked)
+            if settings.metrics is not None:
+                known = [m for m in marks.values() if m is not None]
+                kinds = [*batch.kinds, *["late"] * parked]
+                settings.metrics.add(len(messages), stored, kinds, min(known, default=None))
             if time.monotonic() - clock["logged"] > 10:
+                if settings.metrics is not None:
+                    from batch_scoring.metrics import consumer_lag
+
+                    settings.metrics.lag.set(lag := consumer_lag(consumer))
+                    totals.lag = lag
                 log.info("ingest: %s", totals.as_dict())
                 clock["logged"] = time.monotonic()
     finally:

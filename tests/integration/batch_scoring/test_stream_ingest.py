@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from batch_scoring.events import Reading, encode
 from batch_scoring.generate import GenSpec
 from batch_scoring.ingest import Settings, closed_before, create_schema, run
+from batch_scoring.metrics import IngestMetrics
 from batch_scoring.produce import send
 from tests.integration.batch_scoring.conftest import REPO, TEST_ARTIFACTS, Stream
 
@@ -52,8 +53,14 @@ def test_readings_are_stored_once_aggregated_and_bad_events_parked(stream: Strea
         (json.dumps([good, {**good, "ts": 1e20}]).encode(), b"D000/S00"),  # one good, one bad
     ]
     produce_raw(stream, bad)
-    totals = ingest(stream)
+    metrics = IngestMetrics()
+    totals = ingest(stream, metrics=metrics)
     assert totals["stored"] == 180 + 1 and totals["dead"] == 5
+    sample = metrics.registry.get_sample_value
+    assert (
+        sample("sensor_ingest_readings_stored_total") == 181 and sample("sensor_ingest_messages_total") == 53
+    )
+    assert sample("sensor_ingest_dead_letters_total", {"kind": "not JSON"}) == 1
     assert totals["reasons"] == {
         "not JSON": 1,
         "missing field": 1,

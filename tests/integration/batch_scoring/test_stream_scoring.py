@@ -143,9 +143,13 @@ def test_the_schedule_scores_the_latest_closed_hour_and_catches_up_missed_ones(
     stream, root = ingested
     copy_store(root, tmp_path)
     args = ["score-window", "--db", stream.db, "--topic", stream.topic, "--store", f"local:{tmp_path}"]
-    args += ["--window", "last", "--catch-up", "1"]
+    args += ["--window", "last", "--catch-up", "1", "--metrics-file", str(tmp_path / "window.prom")]
     done = cli(*args)
     assert done.returncode == 0, done.stderr
+    prom = (tmp_path / "window.prom").read_text()  # for the node exporter's textfile collector
+    for hour in ("00", "01"):
+        labels = f'shard="0/1",window="2024-01-01T{hour}:00:00+00:00/2024-01-01T'
+        assert f"sensor_window_series{{{labels}" in prom and f"sensor_window_succeeded{{{labels}" in prom
     runs = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["window"][11:16] for r in runs] == ["00:00", "01:00"]  # closed up to 02:49
     assert all(r["status"] == "scored" and r["series"] == 6 for r in runs)
