@@ -1,15 +1,16 @@
 """Streaming benchmark: sustained ingestion into PostgreSQL, and one hour of new readings scored
 for every sensor, against rescoring whole files.
 
-    .venv/bin/python -m perf.batch.stream_bench [--series 10000] [--hours 3] [--quick]
+    .venv/bin/python -m perf.batch.stream_bench [--series 10000] [--hours 3] [--ingesters 2] [--quick]
 
 On the local broker and PostgreSQL (started here): the simulator sends ``hours`` of readings
-(one a minute per series, 10 per message) from its own process while one ingester stores them;
-the stored count is sampled every second (rate, lag). Then models are trained for every series
-(the same readings in a batch store) and each closed hour is scored with ``score-window``
-(2 workers), each in a fresh interpreter: the cost of an hour should not grow with the history
-before it. Last, the whole-file job rescores the same history (``score --force``), as it would
-every hour today. Records: ``perf/results/<date>/stream/``; section "Streaming" of RESULTS.md.
+(one a minute per series, 10 per message) from its own process while the ingesters (2 by
+default, one consumer group) store them; the stored count is sampled every second (rate, lag).
+Then models are trained for every series (the same readings in a batch store) and each closed
+hour is scored with ``score-window`` (2 workers), each in a fresh interpreter: the cost of an
+hour should not grow with the history before it. Last, the whole-file job rescores the same
+history (``score --force``), as it would every hour today. Records:
+``perf/results/<date>/stream/``; section "Streaming" of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import typer
 
 from batch_scoring.events import ensure_topic, kafka_config
 from batch_scoring.generate import GenSpec, generate
-from batch_scoring.ingest import Settings, run
+from batch_scoring.ingest import create_schema
 from batch_scoring.model import PRESETS
 from batch_scoring.produce import send
 from batch_scoring.services import Broker, Postgres
@@ -55,9 +56,10 @@ def timed(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def ingest_sampled(db: str, config: dict, spec: GenSpec) -> dict:
-    """Send from another process while ingesting here (the sender first generates its series:
-    the ingester waits up to 30 s for the first message); sample stored rows every second."""
+def ingest_sampled(db: str, config: dict, spec: GenSpec, ingesters: int) -> dict:
+    """Send from another process while ``ingesters`` consumers of one group store (each waits up
+    to 30 s for the first message: the sender generates its series first); sample stored rows
+    every second."""
     sender = multiprocessing.get_context("spawn").Process(
         target=send, args=(config, spec), kwargs={"per_message": 10}
     )
@@ -71,13 +73,16 @@ def ingest_sampled(db: str, config: dict, spec: GenSpec) -> dict:
                 samples.append((time.monotonic(), stored))
 
     with psycopg.connect(db, autocommit=True) as conn:
-        from batch_scoring.ingest import create_schema
-
         create_schema(conn)
     threading.Thread(target=sample, daemon=True).start()
     started = time.monotonic()
     sender.start()
-    totals = run(Settings(db=db, kafka=config, idle_exit_s=30.0, batch=5000))
+    command = [sys.executable, "-m", "batch_scoring", "ingest", "--db", db, "--idle-exit", "30"]
+    command += ["--bootstrap", config["bootstrap.servers"]]
+    consumers = [
+        subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(ingesters)
+    ]
+    stored = sum(json.loads(c.communicate()[0].splitlines()[-1])["stored"] for c in consumers)
     sender.join()
     stop.set()
     total = spec.series * spec.readings
@@ -85,8 +90,9 @@ def ingest_sampled(db: str, config: dict, spec: GenSpec) -> dict:
     last = next((t for t, n in samples if n >= total), time.monotonic())
     rates = [(n2 - n1) / (t2 - t1) for (t1, n1), (t2, n2) in itertools.pairwise(samples) if n2 > n1]
     return {
+        "ingesters": ingesters,
         "readings": total,
-        "stored": totals.stored,
+        "stored": stored,
         "seconds_first_to_last": round(last - first, 1),
         "readings_per_s": round(total / max(last - first, 1e-9)),
         "best_second_per_s": round(max(rates, default=0)),
@@ -97,6 +103,7 @@ def ingest_sampled(db: str, config: dict, spec: GenSpec) -> dict:
 def main(
     series: Annotated[int, typer.Option(help="devices x 10 sensors")] = 10_000,
     hours: Annotated[int, typer.Option(help="hours of readings sent and ingested")] = 3,
+    ingesters: Annotated[int, typer.Option(help="consumers in the ingest group")] = 2,
     quick: Annotated[bool, typer.Option(help="1,000 series, 2 hours, into perf/out")] = False,
     out: Annotated[Path | None, typer.Option(help="records folder")] = None,
 ) -> None:
@@ -114,7 +121,7 @@ def main(
     ):
         config = kafka_config(broker.bootstrap)
         ensure_topic(config, partitions=8)
-        record["ingest"] = ingest_sampled(db.url, config, spec)
+        record["ingest"] = ingest_sampled(db.url, config, spec, ingesters)
         typer.echo(f"ingest: {record['ingest']['readings_per_s']:,} readings/s")
         store = StoreSpec.parse(f"local:{work / 'store'}")
         generate(store, spec, workers=2, progress=False)
@@ -148,7 +155,8 @@ def summary(r: dict, folder: Path) -> str:
     where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
     return (
         f"{SECTION}\n\nRun of {r['date']} on {r['machine']}: `{r['command']}`; records in `{where}/`.\n\n"
-        f"Ingestion, simulator to committed rows in PostgreSQL (one ingester, 10 readings per message, "
+        f"Ingestion, simulator to committed rows in PostgreSQL ({i['ingesters']} ingesters in one group, "
+        f"10 readings per message, "
         f"8 partitions): {i['readings']:,} readings, **{i['readings_per_s']:,} readings/s** sustained "
         f"(best second {i['best_second_per_s']:,}/s), {i['stored']:,} stored.\n\n"
         f"Scoring one hour for {r['series']:,} sensors (`score-window`, 2 workers, fresh interpreter):\n\n"
