@@ -1,4 +1,5 @@
-"""`python -m batch_scoring generate|train|tune|score|demo|aml|azurite|services|produce|ingest`.
+"""`python -m batch_scoring generate|train|models|tune|quality|score|demo|aml|azurite`, and the
+streaming commands `services|produce|ingest|score-window|snapshot` (batch_scoring.cli_stream).
 
 `--store` picks the storage: `local:PATH` (default `local:build/batch`, a plain folder),
 `azurite[:PORT]` (the emulator; started for the duration of the command when none answers on
@@ -400,4 +401,4 @@ def main() -> None:
     app()
 
 
-from batch_scoring import cli_stream  # noqa: E402, F401  (registers services, produce, ingest)
+from batch_scoring import cli_stream  # noqa: E402, F401  (registers the streaming commands)

@@ -1,7 +1,8 @@
-"""The streaming half of the CLI: ``services``, ``produce`` and ``ingest`` (registered on
-``batch_scoring.cli.app``). The broker is the local one (``--bootstrap HOST:PORT``) or an Azure
-Event Hubs namespace (``--event-hubs`` or $EVENT_HUBS_CONNECTION_STRING); the database a URL
-(``--db`` or $SENSOR_DB_URL), Azure Database for PostgreSQL included."""
+"""The streaming half of the CLI: ``services``, ``produce``, ``ingest``, ``score-window`` and
+``snapshot`` (registered on ``batch_scoring.cli.app``). The broker is the local one
+(``--bootstrap HOST:PORT``) or an Azure Event Hubs namespace (``--event-hubs`` or
+$EVENT_HUBS_CONNECTION_STRING); the database a URL (``--db`` or $SENSOR_DB_URL), Azure Database
+for PostgreSQL included."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from batch_scoring.cli import app
+from batch_scoring.cli import ConnOpt, StoreOpt, app
 from batch_scoring.events import TOPIC
 
 BootstrapOpt = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="local broker HOST:PORT")
@@ -24,6 +25,7 @@ EventHubsOpt = typer.Option(
 )
 TopicOpt = typer.Option(TOPIC, "--topic", help="topic (an Event Hub in Azure)")
 DbOpt = typer.Option(..., "--db", envvar="SENSOR_DB_URL", help="PostgreSQL URL")
+LatenessOpt = typer.Option(600, help="the lateness the ingester allows, seconds")
 
 
 def _logging() -> None:
@@ -151,12 +153,12 @@ def score_window_command(
         0, help="with `last`: also the N hours before it that have no success marker"
     ),
     db: str = DbOpt,
-    store: str = typer.Option("local:build/batch", "--store", "-s", help="models and predictions"),
-    connection_string: str | None = typer.Option(None, envvar="AZURE_STORAGE_CONNECTION_STRING"),
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
     shard: str = typer.Option("0/1", help="I/N: score the series of shard I of N (an Indexed Job's index)"),
     topic: str = TopicOpt,
     width_s: int = typer.Option(60, help="the aggregation interval the ingester used, seconds"),
-    lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
+    lateness_s: int = LatenessOpt,
     allow_open: bool = typer.Option(False, help="score even if late readings may still arrive"),
     force: bool = typer.Option(False, help="score again a window that has its success marker"),
     workers: int = typer.Option(2, "--workers", "-w", help="worker processes running the models"),
@@ -185,11 +187,11 @@ def score_window_command(
         pool = worker_pool(spec, workers) if workers > 1 and spans else None
         try:
             opened = spec.open()
+            width = timedelta(seconds=width_s)
             for span in spans:
                 if not allow_open and (closed is None or closed < span.end):
                     refused = f"window {span} is not closed yet (closed up to {closed})"
                     break
-                width = timedelta(seconds=width_s)
                 run = score_window(conn, opened, span, width=width, shard=part, force=force, pool=pool)
                 outcomes.append(run)
                 typer.echo(json.dumps(run.as_dict()))
@@ -214,11 +216,11 @@ def score_window_command(
 @app.command()
 def snapshot(
     db: str = DbOpt,
-    store: str = typer.Option("local:build/batch", "--store", "-s", help="where training reads its data"),
-    connection_string: str | None = typer.Option(None, envvar="AZURE_STORAGE_CONNECTION_STRING"),
+    store: str = StoreOpt,
+    connection_string: str | None = ConnOpt,
     days: float = typer.Option(7.0, help="how much history, up to the latest closed interval"),
     topic: str = TopicOpt,
-    lateness_s: int = typer.Option(600, help="the lateness the ingester allows, seconds"),
+    lateness_s: int = LatenessOpt,
 ) -> None:
     """Write each series' closed intervals of the last DAYS to the store's `data` (what `train`
     reads): the scheduled retraining's first step."""

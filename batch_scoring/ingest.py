@@ -86,7 +86,6 @@ class Settings:
     broker_timeout_s: float = 60.0  # give up when the broker stays unreachable this long
     db_timeout_s: float = 60.0  # the same for the database
     metrics: Any = None  # a batch_scoring.metrics.IngestMetrics to keep up to date
-    max_messages: int | None = None  # stop after this many (tests: a crash mid-stream)
 
 
 @dataclass
@@ -300,12 +299,7 @@ def run(settings: Settings) -> Totals:
     consumer.subscribe([settings.topic], on_assign=assigned)
     try:
         while not stop.requested:
-            limit = settings.batch
-            if settings.max_messages is not None:
-                limit = min(limit, settings.max_messages - totals.messages)
-                if limit <= 0:
-                    break
-            messages = consumer.consume(num_messages=limit, timeout=1.0)
+            messages = consumer.consume(num_messages=settings.batch, timeout=1.0)
             for m in messages:
                 if m.error() is not None and m.error().fatal():
                     raise KafkaException(m.error())
@@ -326,10 +320,10 @@ def run(settings: Settings) -> Totals:
                 consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 log.warning("offset commit failed (the database has them): %s", exc)
-            account(totals, batch, len(messages), stored, parked)
+            kinds = [*batch.kinds, *["late"] * parked]  # each dead letter's kind
+            account(totals, batch, len(messages), stored, kinds)
             if settings.metrics is not None:
                 known = [m for m in marks.values() if m is not None]
-                kinds = [*batch.kinds, *["late"] * parked]
                 settings.metrics.add(len(messages), stored, kinds, min(known, default=None))
             if time.monotonic() - clock["logged"] > 10:
                 if settings.metrics is not None:
@@ -346,13 +340,15 @@ def run(settings: Settings) -> Totals:
     return totals
 
 
-def account(totals: Totals, batch: Batch, messages: int, stored: int, parked: int) -> None:
+def account(totals: Totals, batch: Batch, messages: int, stored: int, kinds: list[str]) -> None:
+    """Add one batch to the run's totals; ``kinds``: each dead letter's kind, the late included."""
+    parked = len(kinds) - len(batch.dead)
     totals.messages += messages
     totals.readings += len(batch.rows) + len(batch.late)
     totals.stored += stored
-    totals.dead += len(batch.dead) + parked
+    totals.dead += len(kinds)
     totals.late += parked
     totals.duplicates_late += len(batch.late) - parked
     totals.batches += 1
-    for kind in [*batch.kinds, *["late"] * parked]:
+    for kind in kinds:
         totals.reasons[kind] = totals.reasons.get(kind, 0) + 1
