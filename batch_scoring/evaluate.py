@@ -11,12 +11,12 @@ import itertools
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import pandas as pd
 
 from batch_scoring import dataio
-from batch_scoring.model import ModelConfig, confusion, features_for, fit, with_ratios
+from batch_scoring.model import ModelConfig, features_for, fit, pooled, recall_by_type, series_counts
 from batch_scoring.schema import LABEL, LABEL_TYPE, VALUE
 from batch_scoring.storage import StoreSpec
-from batch_scoring.train import ANOMALY_TYPES
 
 DEFAULT_GRID = {
     "features": ["value", "context"],
@@ -25,7 +25,15 @@ DEFAULT_GRID = {
 }
 
 
-def _load(spec: StoreSpec, limit: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+Labelled = tuple[np.ndarray, np.ndarray, np.ndarray]  # values, labels, anomaly types
+
+
+def labelled(df: pd.DataFrame) -> Labelled:
+    """A generated series as the arrays that evaluation needs."""
+    return df[VALUE].to_numpy(), df[LABEL].to_numpy(), df[LABEL_TYPE].fillna("").to_numpy()
+
+
+def _load(spec: StoreSpec, limit: int | None) -> list[Labelled]:
     store = spec.open()
     out = []
     for part in dataio.list_partitions(store.data)[:limit]:
@@ -33,31 +41,22 @@ def _load(spec: StoreSpec, limit: int | None) -> list[tuple[np.ndarray, np.ndarr
         df = dataio.parse_frame(name, payload, columns=None)
         if LABEL not in df.columns:
             raise ValueError(f"{name} has no {LABEL} column: tuning needs labelled (generated) data")
-        out.append((df[VALUE].to_numpy(), df[LABEL].to_numpy(), df[LABEL_TYPE].fillna("").to_numpy()))
+        out.append(labelled(df))
     return out
 
 
-def _evaluate(args: tuple[ModelConfig, list]) -> dict:
+def _evaluate(args: tuple[ModelConfig, list[Labelled]]) -> dict:
     config, series = args
-    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    hits = dict.fromkeys(ANOMALY_TYPES, 0)
-    totals = dict.fromkeys(ANOMALY_TYPES, 0)
-    n_sv = []
+    rows, n_sv = [], []
     for values, labels, kinds in series:
         x = features_for(values, config)
         n_train = int(len(values) * config.train_fraction)
         pipe = fit(x[:n_train], config)
         pred = (pipe.predict(x[n_train:]) == -1).astype(np.int8)
-        c = confusion(pred, labels[n_train:])
-        for k in counts:
-            counts[k] += c[k]
-        for k in ANOMALY_TYPES:
-            mask = kinds[n_train:] == k
-            hits[k] += int(pred[mask].sum())
-            totals[k] += int(mask.sum())
+        rows.append(series_counts(pred, labels[n_train:], kinds[n_train:]))
         n_sv.append(pipe[-1].support_vectors_.shape[0])
-    row = {"features": config.features, "gamma": config.gamma, "nu": config.nu, **with_ratios(counts)}
-    row.update({f"recall_{k}": round(hits[k] / totals[k], 3) if totals[k] else None for k in ANOMALY_TYPES})
+    row = {"features": config.features, "gamma": config.gamma, "nu": config.nu, **pooled(rows)}
+    row.update({f"recall_{k}": v for k, v in recall_by_type(rows).items()})
     row["mean_sv"] = round(float(np.mean(n_sv)), 1)
     return row
 

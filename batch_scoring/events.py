@@ -61,6 +61,12 @@ def encode(readings: list[Reading]) -> bytes:
     return json.dumps(documents[0] if len(documents) == 1 else documents, separators=(",", ":")).encode()
 
 
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 time ("Z" accepted) as an aware UTC datetime; UTC when it names no zone."""
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
 def _timestamp(raw: object) -> datetime:
     if isinstance(raw, bool):
         raise ValueError("ts is a boolean")
@@ -69,8 +75,7 @@ def _timestamp(raw: object) -> datetime:
             raise ValueError("ts is not finite")
         return datetime.fromtimestamp(raw, UTC)
     if isinstance(raw, str):
-        ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        return parse_utc(raw)
     raise ValueError(f"ts is a {type(raw).__name__}, not a time")
 
 

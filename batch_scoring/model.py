@@ -9,11 +9,13 @@ the SHA-256 in the manifest before it is loaded.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from batch_scoring import features
+from batch_scoring.schema import ANOMALY_TYPES
 
 # ONNX opsets the exported graphs use (ONNX Runtime 1.31 implements both).
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -137,6 +139,33 @@ def confusion(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     fn = int((~pred & truth).sum())
     tn = int((~pred & ~truth).sum())
     return with_ratios({"tp": tp, "fp": fp, "fn": fn, "tn": tn})
+
+
+COUNTS = ("tp", "fp", "fn", "tn")
+
+
+def series_counts(pred: np.ndarray, labels: np.ndarray, kinds: np.ndarray) -> dict:
+    """One series' confusion counts and, per anomaly type, readings flagged and labelled."""
+    row = {k: v for k, v in confusion(pred, labels).items() if k in COUNTS}
+    for kind in ANOMALY_TYPES:
+        mask = kinds == kind
+        row[f"hit_{kind}"], row[f"all_{kind}"] = int(pred[mask].sum()), int(mask.sum())
+    return row
+
+
+def pooled(rows: Iterable[dict]) -> dict:
+    """Micro-averaged precision/recall/F1 over many series: sum the counts, then the ratios."""
+    rows = list(rows)
+    return with_ratios({k: sum(r[k] for r in rows) for k in COUNTS})
+
+
+def recall_by_type(rows: list[dict]) -> dict[str, float | None]:
+    """Recall per anomaly type over ``series_counts`` rows (None where none was labelled)."""
+    out: dict[str, float | None] = {}
+    for kind in ANOMALY_TYPES:
+        total = sum(r[f"all_{kind}"] for r in rows)
+        out[kind] = round(sum(r[f"hit_{kind}"] for r in rows) / total, 3) if total else None
+    return out
 
 
 def with_ratios(c: dict) -> dict:

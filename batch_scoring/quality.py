@@ -22,23 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from batch_scoring import features
+from batch_scoring.evaluate import Labelled, labelled
 from batch_scoring.generate import GenSpec, generate_series
-from batch_scoring.model import PRESETS, confusion, fit, with_ratios
-from batch_scoring.schema import LABEL, LABEL_TYPE, VALUE
-from batch_scoring.train import ANOMALY_TYPES
+from batch_scoring.model import PRESETS, fit, pooled, recall_by_type, series_counts
+from batch_scoring.schema import ANOMALY_TYPES
 
 TRAIN_FRACTION = 0.5
 RULE_GRID = {"k": [3.0, 4.0, 5.0, 6.0, 8.0], "s": [0.02, 0.05, 0.1, 0.2]}
-Series = tuple[np.ndarray, np.ndarray, np.ndarray]  # values, labels, anomaly kinds
 
 
-def series_set(seed: int, count: int, readings: int = 1440) -> list[Series]:
+def series_set(seed: int, count: int, readings: int = 1440) -> list[Labelled]:
     spec = GenSpec(devices=max(1, count // 10), sensors=10, readings=readings, seed=seed)
-    out = []
-    for index in range(spec.series):
-        df = generate_series(spec, index)
-        out.append((df[VALUE].to_numpy(), df[LABEL].to_numpy(), df[LABEL_TYPE].fillna("").to_numpy()))
-    return out
+    return [labelled(generate_series(spec, index)) for index in range(spec.series)]
 
 
 @dataclass(frozen=True)
@@ -66,21 +61,16 @@ def predictions(candidate: object, values: np.ndarray) -> np.ndarray:
     return (pipe.predict(x[n_train:]) == -1).astype(np.int8)
 
 
-def _counts(args: tuple[object, list[Series]]) -> list[dict]:
+def _counts(args: tuple[object, list[Labelled]]) -> list[dict]:
     candidate, chunk = args
     rows = []
     for values, labels, kinds in chunk:
-        pred = predictions(candidate, values)
         held = int(len(values) * TRAIN_FRACTION)
-        row = confusion(pred, labels[held:])
-        for kind in ANOMALY_TYPES:
-            mask = kinds[held:] == kind
-            row[f"hit_{kind}"], row[f"all_{kind}"] = int(pred[mask].sum()), int(mask.sum())
-        rows.append(row)
+        rows.append(series_counts(predictions(candidate, values), labels[held:], kinds[held:]))
     return rows
 
 
-def per_series(candidate: object, data: list[Series], workers: int) -> list[dict]:
+def per_series(candidate: object, data: list[Labelled], workers: int) -> list[dict]:
     chunks = [data[i : i + 50] for i in range(0, len(data), 50)]
     with ProcessPoolExecutor(workers) as pool:
         return [r for got in pool.map(_counts, [(candidate, c) for c in chunks]) for r in got]
@@ -88,28 +78,24 @@ def per_series(candidate: object, data: list[Series], workers: int) -> list[dict
 
 def summary(rows: list[dict], readings: int, freq_s: int = 60, resamples: int = 1000, seed: int = 0) -> dict:
     """Micro-averaged figures, a bootstrap interval of F1 over series, false alarms a day."""
-    keys = ("tp", "fp", "fn", "tn")
-    table = np.array([[r[k] for k in keys] for r in rows], dtype=np.int64)
-    total = with_ratios(dict(zip(keys, table.sum(axis=0).tolist(), strict=True)))
+    total = pooled(rows)
+    table = np.array([[r[k] for k in ("tp", "fp", "fn")] for r in rows], dtype=np.int64)
     rng = np.random.default_rng(seed)
     f1s = []
     for _ in range(resamples):
-        tp, fp, fn, _tn = table[rng.integers(0, len(rows), len(rows))].sum(axis=0)
+        tp, fp, fn = table[rng.integers(0, len(rows), len(rows))].sum(axis=0)
         f1s.append(2 * tp / max(1, 2 * tp + fp + fn))
     days = readings * (1 - TRAIN_FRACTION) * freq_s / 86400
-    recall = {
-        k: sum(r[f"hit_{k}"] for r in rows) / max(1, sum(r[f"all_{k}"] for r in rows)) for k in ANOMALY_TYPES
-    }
     return {
         **{k: total[k] for k in ("precision", "recall", "f1")},
         "f1_95": [round(float(np.percentile(f1s, 2.5)), 3), round(float(np.percentile(f1s, 97.5)), 3)],
         "false_alarms_per_sensor_day": round(total["fp"] / (len(rows) * days), 2),
-        "recall_by_type": {k: round(v, 3) for k, v in recall.items()},
+        "recall_by_type": recall_by_type(rows),
         "series": len(rows),
     }
 
 
-def tune_rule(data: list[Series], workers: int, readings: int) -> Rule:
+def tune_rule(data: list[Labelled], workers: int, readings: int) -> Rule:
     """The threshold pair with the best F1 on the tuning set."""
     scored = []
     for k, s in itertools.product(RULE_GRID["k"], RULE_GRID["s"]):

@@ -15,6 +15,7 @@ TS, DEVICE, SENSOR, VALUE = "TS", "Device", "Sensor", "Value"
 DATA_COLUMNS = [TS, DEVICE, SENSOR, VALUE]
 # Ground truth written by the generator only; scoring never reads it.
 LABEL, LABEL_TYPE = "Anomaly", "AnomalyType"
+ANOMALY_TYPES = ("spike", "drift", "stuck")  # the values of LABEL_TYPE
 PREDICTION, SCORE = "Prediction", "Score"
 OUTPUT_COLUMNS = [*DATA_COLUMNS, PREDICTION, SCORE]
 

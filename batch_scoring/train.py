@@ -31,15 +31,14 @@ from batch_scoring.model import (
     confusion,
     features_for,
     fit,
+    pooled,
     sha256,
     to_onnx,
-    with_ratios,
 )
-from batch_scoring.schema import LABEL, LABEL_TYPE, TS, VALUE, Partition
+from batch_scoring.schema import ANOMALY_TYPES, LABEL, LABEL_TYPE, TS, VALUE, Partition
 from batch_scoring.storage import Store, StoreSpec
 
 MANIFEST_VERSION = 1
-ANOMALY_TYPES = ("spike", "drift", "stuck")
 
 
 def train_partition(
@@ -136,7 +135,6 @@ def summarize(entries: list[dict]) -> dict:
     with_metrics = [e["metrics"] for e in entries if e.get("metrics")]
     if not with_metrics:
         return {"models": len(entries)}
-    counts = {k: sum(m[k] for m in with_metrics) for k in ("tp", "fp", "fn", "tn")}
     by_type = {}
     for k in ANOMALY_TYPES:
         hit = sum(m["by_type"][k][0] for m in with_metrics if "by_type" in m)
@@ -144,7 +142,7 @@ def summarize(entries: list[dict]) -> dict:
         by_type[k] = {"recall": round(hit / total, 4) if total else None, "labelled": total}
     return {
         "models": len(entries),
-        **with_ratios(counts),
+        **pooled(with_metrics),
         "recall_by_type": by_type,
         "mean_support_vectors": round(float(np.mean([e["n_support_vectors"] for e in entries])), 1),
     }

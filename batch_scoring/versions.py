@@ -12,7 +12,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 
-from batch_scoring.model import with_ratios
+from batch_scoring.model import pooled
 from batch_scoring.schema import MODEL_MANIFEST
 from batch_scoring.storage import Container, MissingBlob
 
@@ -46,8 +46,7 @@ def gate(candidate: dict, current: dict | None, tolerance: float = 0.02) -> tupl
     ]
     if not pairs:
         return True, "no labelled held-out readings that both versions scored"
-    new = with_ratios({k: sum(m[k] for m in pairs) for k in ("tp", "fp", "fn", "tn")})
-    old = with_ratios({k: sum(m["serving"][k] for m in pairs) for k in ("tp", "fp", "fn", "tn")})
+    new, old = pooled(pairs), pooled(m["serving"] for m in pairs)
     verdict = (
         f"F1 {new['f1']:.3f} against the serving version's {old['f1']:.3f} on the same held-out readings"
     )

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from batch_scoring import features
+from batch_scoring.events import parse_utc
 from batch_scoring.model import OnnxModel, sha256
 from batch_scoring.schema import MODEL_MANIFEST, Partition
 from batch_scoring.score import OUTPUT_SCHEMA, PROVENANCE_KEY
@@ -71,16 +72,12 @@ class Window:
         parts = text.split("/")
         if len(parts) != 2:
             raise ValueError(f"window {text!r} is not START/END")
-        start, end = (cls._utc(datetime.fromisoformat(p.replace("Z", "+00:00"))) for p in parts)
+        start, end = (parse_utc(p) for p in parts)
         if end <= start:
             raise ValueError(f"window {text!r} ends before it starts")
         if end - start > timedelta(hours=1) or (end - timedelta(microseconds=1)).hour != start.hour:
             raise ValueError(f"window {text!r} spans more than one hour of the clock (outputs are hourly)")
         return cls(start, end)
-
-    @staticmethod
-    def _utc(ts: datetime) -> datetime:
-        return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
 
     @property
     def prefix(self) -> str:
@@ -223,7 +220,7 @@ def score_chunk(jobs: list[Job], start: datetime, store: Store | None = None) ->
     return done
 
 
-def score_series_of(
+def score_shard(
     conn: Any,
     store: Store,
     window: Window,
@@ -232,9 +229,9 @@ def score_series_of(
     manifest: dict,
     outcome: Outcome,
     pool: Any = None,
-) -> list[str]:
+) -> str:
     """Score every series of the shard (in ``pool``'s workers when given), write the shard's
-    predictions as one file and its anomalies in one transaction; returns the files written.
+    predictions as one file and its anomalies in one transaction; returns the file's name.
     A series that cannot be scored is recorded in ``outcome.failed``."""
     jobs: list[Job] = []
     for part, stamps, means in intervals(conn, window, width):
@@ -287,7 +284,7 @@ def score_series_of(
             "ON CONFLICT (device, sensor, ts) DO UPDATE SET value = EXCLUDED.value, score = EXCLUDED.score, "
             "model_sha256 = EXCLUDED.model_sha256, run_id = EXCLUDED.run_id, scored_at = now()"
         )
-    return [name]
+    return name
 
 
 def score_window(
@@ -315,7 +312,7 @@ def score_window(
         return outcome
     conn.execute(ANOMALIES)
     try:
-        written = score_series_of(conn, store, window, width, shard, manifest, outcome, pool)
+        written = score_shard(conn, store, window, width, shard, manifest, outcome, pool)
     except (WindowError, ValueError, MissingBlob):
         raise
     except Exception as exc:  # storage or database gone: stop at once, say so, leave a marker if possible
@@ -327,8 +324,8 @@ def score_window(
         raise WindowError(
             f"window {window} shard {outcome.shard} stopped: {type(exc).__name__}: {exc}"
         ) from exc
-    missing = [name for name in written if not store.preds.exists(name)]
-    outcome.failed.update({name: "output missing after writing" for name in missing})
+    if not store.preds.exists(written):
+        outcome.failed[written] = "output missing after writing"
     outcome.seconds = time.monotonic() - started
     outcome.status = "failed" if outcome.failed else "scored"
     marker = shard.marker("FAILED" if outcome.failed else "SUCCESS")
