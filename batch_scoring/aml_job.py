@@ -9,9 +9,12 @@
   local run and reruns skip partitions that are already up to date.
 * `schedule.yaml`: a JobSchedule with an hourly RecurrenceTrigger (as the original) or a cron
   expression.
+* `retrain_job.yaml` and `retrain_schedule.yaml`: the nightly retraining as a command job
+  (`batch_scoring.retrain_job`: snapshot the last days from PostgreSQL, train a version behind
+  the gate), its secrets read from a Key Vault with the compute's managed identity.
 
 `build()` only writes files (a dry run: nothing contacts Azure); `submit()` creates the compute,
-the schedule (or a one-off job) in a workspace with DefaultAzureCredential. Submission needs an
+the schedules (or a one-off scoring job) in a workspace with DefaultAzureCredential. Submission needs an
 Azure subscription and is not exercised by the tests.
 """
 
@@ -36,6 +39,13 @@ SCORING_PIP = [
 ]
 # Azure ML's parallel runtime needs these in the job's environment (not installed locally).
 PRS_PIP = ["azureml-core==1.61.0", "azureml-dataset-runtime[fuse]==1.61.0"]
+# What the retraining job imports: the training image's closure, and the Key Vault client.
+TRAINING_PIP = [
+    line
+    for name in ("requirements-scoring.txt", "requirements-training.txt")
+    for line in (PACKAGE_DIR / name).read_text().splitlines()
+    if line and not line.startswith("#")
+] + ["azure-identity==1.27.0", "azure-keyvault-secrets==4.12.0"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,13 @@ class AmlSettings:
     schedule_name: str = "batch-scoring-hourly"
     cron: str | None = None  # e.g. "0 * * * *"; None: RecurrenceTrigger(hour, 1)
     experiment: str = "batch-scoring"
+    retrain_cron: str = "30 2 * * *"  # nightly, as k8s/batch/retrain.yaml
+    retrain_schedule_name: str = "batch-retraining-nightly"
+    retrain_days: float = 7.0
+    retrain_timeout: int = 7200  # seconds
+    # https://<name>.vault.azure.net/ holding the secrets retrain_job.SECRETS names; empty: the
+    # job reads $KEY_VAULT_URL or fails at once saying so.
+    key_vault_url: str = ""
 
 
 def stage_code(out: Path) -> Path:
@@ -83,12 +100,11 @@ def stage_code(out: Path) -> Path:
     return code
 
 
-def conda_file(out: Path) -> Path:
-    path = out / "conda.yaml"
-    pip = "".join(f"      - {p}\n" for p in [*SCORING_PIP, *PRS_PIP])
+def conda_file(out: Path, name: str, pins: list[str]) -> Path:
+    path = out / f"{name}.conda.yaml"
+    pip = "".join(f"      - {p}\n" for p in pins)
     path.write_text(
-        "name: batch-scoring\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
-        f"  - pip:\n{pip}"
+        f"name: {name}\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n{pip}"
     )
     return path
 
@@ -101,6 +117,8 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
     from azure.ai.ml.dsl import pipeline
     from azure.ai.ml.entities import (
         AmlCompute,
+        CommandJob,
+        CommandJobLimits,
         CronTrigger,
         Environment,
         JobSchedule,
@@ -111,7 +129,9 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
 
     code = stage_code(out)
     # Anonymous (inline) environment: registered with the job, versioned by its content.
-    env = Environment(image=settings.image, conda_file=str(conda_file(out)))
+    env = Environment(
+        image=settings.image, conda_file=str(conda_file(out, "batch-scoring", SCORING_PIP + PRS_PIP))
+    )
     compute = AmlCompute(
         name=settings.compute,
         size=settings.vm_size,
@@ -181,21 +201,52 @@ def build_objects(settings: AmlSettings, out: Path) -> dict:
         create_job=job,
         description="Score new sensor readings every hour",
     )
-    return {"compute": compute, "job": job, "schedule": schedule, "environment": env}
+    vault = f" --key-vault {settings.key_vault_url}" if settings.key_vault_url else ""
+    retrain = CommandJob(
+        display_name="Retrain every series' model behind the gate",
+        description="snapshot the last days of intervals from PostgreSQL, then train a gated version",
+        code=f"./{code.name}",
+        command=f"python -m batch_scoring.retrain_job --days {settings.retrain_days:g}{vault}",
+        environment=Environment(
+            image=settings.image, conda_file=str(conda_file(out, "batch-training", TRAINING_PIP))
+        ),
+        compute=settings.compute,
+        environment_variables={"OMP_NUM_THREADS": "1"},
+        experiment_name=settings.experiment,
+        limits=CommandJobLimits(timeout=settings.retrain_timeout),
+    )
+    retrain_schedule = JobSchedule(
+        name=settings.retrain_schedule_name,
+        trigger=CronTrigger(expression=settings.retrain_cron, time_zone="UTC"),
+        create_job=retrain,
+        description="Nightly retraining; the serving version changes only if the gate passes",
+    )
+    return {
+        "compute": compute,
+        "job": job,
+        "schedule": schedule,
+        "environment": env,
+        "retrain_job": retrain,
+        "retrain_schedule": retrain_schedule,
+    }
 
 
 def build(settings: AmlSettings | None = None, out: Path = DEFAULT_OUT) -> dict[str, Path]:
-    """Dry run: write compute.yaml, pipeline_job.yaml, schedule.yaml (+ code/, conda.yaml)."""
+    """Dry run: write the compute, the scoring pipeline and the retraining job with their
+    schedules (+ code/ and the conda files)."""
     settings = settings or AmlSettings()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / f"{name}.yaml" for name in ("compute", "pipeline_job", "schedule")}
+    names = ("compute", "pipeline_job", "schedule", "retrain_job", "retrain_schedule")
+    paths = {name: out / f"{name}.yaml" for name in names}
     with contextlib.chdir(out):  # `code: ./code` resolves against the YAML folder
         objs = build_objects(settings, out)
         objs["compute"].dump(paths["compute"])
-        objs["job"].dump(paths["pipeline_job"])
-        _relative_code(paths["pipeline_job"], out)
+        for job in ("pipeline_job", "retrain_job"):
+            objs["job" if job == "pipeline_job" else job].dump(paths[job])
+            _relative_code(paths[job], out)
         _dump_schedule(objs["schedule"], paths["schedule"], paths["pipeline_job"])
+        _dump_schedule(objs["retrain_schedule"], paths["retrain_schedule"], paths["retrain_job"])
     return paths
 
 
@@ -242,4 +293,5 @@ def submit(
     client.compute.begin_create_or_update(objs["compute"]).result()
     if once:
         return client.jobs.create_or_update(objs["job"], experiment_name=settings.experiment).name
+    client.schedules.begin_create_or_update(objs["retrain_schedule"]).result()
     return client.schedules.begin_create_or_update(objs["schedule"]).result().name

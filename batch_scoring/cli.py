@@ -330,6 +330,7 @@ def _settings(
     error_threshold: int,
     max_retries: int,
     compute: str,
+    key_vault: str,
 ):
     from batch_scoring.aml_job import AmlSettings
 
@@ -341,6 +342,7 @@ def _settings(
         error_threshold=error_threshold,
         max_retries=max_retries,
         compute=compute,
+        key_vault_url=key_vault,
     )
 
 
@@ -351,6 +353,9 @@ MbOpt = typer.Option(20, help="partition files per mini-batch")
 ThrOpt = typer.Option(10, help="failed partitions tolerated (-1: any)")
 RetryOpt = typer.Option(3, help="retries per mini-batch")
 ComputeOpt = typer.Option("cpu-batch", help="compute cluster name")
+VaultOpt = typer.Option(
+    "", "--key-vault", envvar="KEY_VAULT_URL", help="Key Vault URL holding the retraining job's secrets"
+)
 
 
 @aml_app.command("yaml")
@@ -363,12 +368,21 @@ def aml_yaml(
     error_threshold: int = ThrOpt,
     max_retries: int = RetryOpt,
     compute: str = ComputeOpt,
+    key_vault: str = VaultOpt,
 ) -> None:
-    """Dry run: write compute.yaml, pipeline_job.yaml and schedule.yaml (nothing contacts Azure)."""
+    """Dry run: write the compute, the scoring pipeline and the retraining job with their
+    schedules as YAML (nothing contacts Azure)."""
     from batch_scoring.aml_job import DEFAULT_OUT, build
 
     settings = _settings(
-        cron, instance_count, max_concurrency, mini_batch_size, error_threshold, max_retries, compute
+        cron,
+        instance_count,
+        max_concurrency,
+        mini_batch_size,
+        error_threshold,
+        max_retries,
+        compute,
+        key_vault,
     )
     for name, path in build(settings, out or DEFAULT_OUT).items():
         typer.echo(f"{name}: {path}")
@@ -387,12 +401,20 @@ def aml_submit(
     error_threshold: int = ThrOpt,
     max_retries: int = RetryOpt,
     compute: str = ComputeOpt,
+    key_vault: str = VaultOpt,
 ) -> None:  # pragma: no cover - needs an Azure subscription
-    """Create the cluster and the schedule in a workspace (DefaultAzureCredential). Not run in CI."""
+    """Create the cluster and both schedules in a workspace (DefaultAzureCredential). Not run in CI."""
     from batch_scoring.aml_job import submit
 
     settings = _settings(
-        cron, instance_count, max_concurrency, mini_batch_size, error_threshold, max_retries, compute
+        cron,
+        instance_count,
+        max_concurrency,
+        mini_batch_size,
+        error_threshold,
+        max_retries,
+        compute,
+        key_vault,
     )
     typer.echo(submit(subscription, resource_group, workspace, settings, once=once))
 

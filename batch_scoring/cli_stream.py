@@ -23,7 +23,7 @@ BootstrapOpt = typer.Option(None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help=
 EventHubsOpt = typer.Option(
     None, "--event-hubs", envvar="EVENT_HUBS_CONNECTION_STRING", help="Event Hubs namespace connection string"
 )
-TopicOpt = typer.Option(TOPIC, "--topic", help="topic (an Event Hub in Azure)")
+TopicOpt = typer.Option(TOPIC, "--topic", envvar="SENSOR_TOPIC", help="topic (an Event Hub in Azure)")
 DbOpt = typer.Option(..., "--db", envvar="SENSOR_DB_URL", help="PostgreSQL URL")
 LatenessOpt = typer.Option(600, help="the lateness the ingester allows, seconds")
 

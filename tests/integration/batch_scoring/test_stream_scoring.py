@@ -170,6 +170,30 @@ def test_retraining_reads_the_ingested_intervals_and_publishes_a_version(ingeste
     assert train.returncode == 0 and "serving it" in train.stderr + train.stdout, train.stdout + train.stderr
 
 
+def test_the_azure_ml_retraining_job_runs_from_its_staged_code(ingested, tmp_path: Path) -> None:
+    """What the nightly command job runs, from the folder Azure ML would upload, with the secrets
+    in the environment (as a Key Vault would have put them there)."""
+    from batch_scoring.aml_job import stage_code
+
+    stream, root = ingested
+    copy_store(root, tmp_path / "store")
+    code = stage_code(tmp_path / "aml")
+    env = {**os.environ, "SENSOR_DB_URL": stream.db, "SENSOR_TOPIC": stream.topic}
+    env.pop("PYTHONPATH", None)
+    store = f"local:{tmp_path / 'store'}"
+    job = subprocess.run(
+        [sys.executable, "-m", "batch_scoring.retrain_job", "--store", store, "--workers", "1"],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "wrote 6 series" in job.stdout and "serving it" in job.stdout + job.stderr
+    manifest = json.loads((tmp_path / "store" / "models" / "manifest.json").read_text())
+    assert manifest["summary"]["models"] == 6 and manifest["gate"]["passed"]
+
+
 class GoneAfter:
     """A predictions container whose storage goes away after ``writes`` writes."""
 

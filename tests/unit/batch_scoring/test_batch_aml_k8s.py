@@ -77,6 +77,11 @@ def test_the_job_folder_loads_after_a_move_never_reuses_a_run_and_pins_its_image
             assert job._validate().passed
         assert (moved / job.jobs["score_partitions"].component.task["code"] / "entry.py").is_file()
         assert load_schedule(moved / "schedule.yaml").create_job is not None
+        retrain = yaml.safe_load((moved / "retrain_job.yaml").read_text())
+        assert retrain["code"] == "./code" and retrain["environment"]["image"] == image
+        with contextlib.chdir(moved):
+            assert load_job(moved / "retrain_job.yaml")._validate().passed
+        assert load_schedule(moved / "retrain_schedule.yaml").create_job.type == "command"
     finally:
         shutil.copytree(moved / "code", aml_out["pipeline_job"].parent / "code")
 
@@ -89,8 +94,23 @@ def test_schedule_is_hourly_by_default(aml_out: dict[str, Path]) -> None:
     assert "score_partitions" in schedule.create_job.jobs
 
 
+def test_retraining_is_a_nightly_command_job_with_the_training_closure(aml_out: dict[str, Path]) -> None:
+    with contextlib.chdir(aml_out["retrain_job"].parent):
+        job = load_job(aml_out["retrain_job"])
+    assert job.type == "command"
+    assert job.command == "python -m batch_scoring.retrain_job --days 7" and job.limits.timeout == 7200
+    assert (aml_out["retrain_job"].parent / "code" / "batch_scoring" / "retrain_job.py").is_file()
+    pins = job.environment.conda_file["dependencies"][-1]["pip"]
+    assert {"azure-keyvault-secrets==4.12.0", "scikit-learn==1.9.1", "psycopg==3.3.2"} <= set(pins)
+    schedule = load_schedule(aml_out["retrain_schedule"])
+    assert isinstance(schedule.trigger, CronTrigger) and schedule.trigger.expression == "30 2 * * *"
+    assert schedule.create_job.command == job.command
+
+
 def test_cron_schedule(tmp_path: Path) -> None:
-    paths = build(AmlSettings(cron="15 * * * *", error_threshold=-1), tmp_path)
+    vault = "https://sensors.vault.azure.net/"
+    paths = build(AmlSettings(cron="15 * * * *", error_threshold=-1, key_vault_url=vault), tmp_path)
+    assert load_job(paths["retrain_job"]).command.endswith(f"--key-vault {vault}")
     schedule = load_schedule(paths["schedule"])
     assert isinstance(schedule.trigger, CronTrigger) and schedule.trigger.expression == "15 * * * *"
     assert load_job(paths["pipeline_job"]).jobs["score_partitions"].error_threshold == -1
