@@ -92,3 +92,54 @@ def test_a_database_that_goes_away_mid_stream_ends_the_run_and_the_next_catches_
     finally:
         database.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def counts(conn: psycopg.Connection) -> tuple[int, int]:
+    """Readings stored, and readings counted in their windows."""
+    rows = conn.execute("SELECT count(DISTINCT (device, sensor, ts)) FROM readings").fetchone()[0]
+    return rows, conn.execute("SELECT coalesce(sum(readings), 0) FROM readings_agg").fetchone()[0]
+
+
+def test_a_broker_that_goes_away_mid_stream_ends_the_run_and_a_resend_catches_up(stream: Stream) -> None:
+    """The local broker keeps its log in memory, so a restarted one is empty: the devices send
+    again (at-least-once), and the primary key keeps each reading once."""
+    spec = GenSpec(devices=10, sensors=10, readings=100, seed=5)
+    broker = Broker(log_path=TEST_ARTIFACTS / "tansu-fault.log").start()
+    port = broker.port
+    kafka = {"bootstrap.servers": broker.bootstrap}
+    topic = f"broker-fault-{port}"
+    try:
+        ensure_topic(kafka, topic, partitions=4)
+        send(kafka, spec, topic=topic)
+        with psycopg.connect(stream.db, autocommit=True) as conn:
+            create_schema(conn)
+        command = ingest_command(
+            stream.db, broker.bootstrap, topic, "--batch", "20", "--broker-timeout-s", "4"
+        )
+        with (TEST_ARTIFACTS / "ingest-broker-fault.log").open("w") as log:
+            ingester = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        stored, deadline = 0, time.monotonic() + 90
+        while stored < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with psycopg.connect(stream.db) as conn:
+                stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        os.killpg(broker.process.pid, signal.SIGKILL)  # the broker is gone, mid-stream
+        broker.process.wait()
+        broker.process = None
+        killed_at = time.monotonic()
+        assert ingester.wait(60) == 1
+        assert time.monotonic() - killed_at < 30  # 4 s of retries, then a clear error
+        assert "the broker is unreachable for 4 s" in (TEST_ARTIFACTS / "ingest-broker-fault.log").read_text()
+        with psycopg.connect(stream.db) as conn:
+            rows, windows = counts(conn)
+        assert 1000 <= rows < 10_000 and windows == rows  # nothing half-written: each row aggregated once
+
+        broker = Broker(port=port, log_path=TEST_ARTIFACTS / "tansu-fault.log").start()  # back, empty
+        ensure_topic(kafka, topic, partitions=4)
+        send(kafka, spec, topic=topic)  # the devices send again
+        totals = run(Settings(db=stream.db, kafka=kafka, topic=topic, idle_exit_s=2))
+        with psycopg.connect(stream.db) as conn:
+            assert counts(conn) == (10_000, 10_000)  # each reading once, none lost
+        assert totals.stored == 10_000 - rows  # this run stored the rest
+    finally:
+        broker.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -154,6 +155,41 @@ def test_the_schedule_scores_the_latest_closed_hour_and_catches_up_missed_ones(
     assert [r["window"][11:16] for r in runs] == ["00:00", "01:00"]  # closed up to 02:49
     assert all(r["status"] == "scored" and r["series"] == 6 for r in runs)
     assert [json.loads(line)["status"] for line in cli(*args).stdout.splitlines()] == ["skipped", "skipped"]
+
+
+def test_a_windowed_run_killed_mid_window_and_rerun_leaves_exactly_one_output_per_window(
+    ingested, tmp_path: Path
+) -> None:
+    """SIGKILL the run and its workers as soon as the first window's predictions file exists
+    (before its success marker); the rerun gives each window one file, one marker, the same
+    predictions as an undisturbed run, and no temporary files."""
+    stream, root = ingested
+    killed, clean = copy_store(root, tmp_path / "killed"), copy_store(root, tmp_path / "clean")
+    base = ["score-window", "--db", stream.db, "--topic", stream.topic, "--window", "last", "--catch-up", "1"]
+    run = [sys.executable, "-m", "batch_scoring", *base, "--store", killed.path, "--workers", "2"]
+    proc = subprocess.Popen(
+        run, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    preds, deadline = tmp_path / "killed" / "preds", time.monotonic() + 120
+    while not list(preds.glob("date=*/hour=*/part-*.parquet")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    markers_at_kill = sorted(p.name for p in preds.glob("date=*/hour=*/_SUCCESS*.json"))
+    rerun = cli(*base, "--store", killed.path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert cli(*base, "--store", clean.path).returncode == 0
+    hours = sorted(p.relative_to(preds).as_posix() for p in preds.glob("date=*/hour=*"))
+    assert hours == ["date=2024-01-01/hour=00", "date=2024-01-01/hour=01"], hours
+    for hour in hours:
+        files = sorted(p.name for p in (preds / hour).iterdir())
+        assert files == ["_SUCCESS.json", "part-0-of-1.parquet"], (hour, files, markers_at_kill)
+        got = pd.read_parquet(preds / hour / "part-0-of-1.parquet")
+        want = pd.read_parquet(tmp_path / "clean" / "preds" / hour / "part-0-of-1.parquet")
+        pd.testing.assert_frame_equal(got, want)
+    statuses = [json.loads(line)["status"] for line in rerun.stdout.splitlines()]
+    assert statuses.count("scored") == 2 - len(markers_at_kill)  # what the kill left undone, no more
 
 
 def test_retraining_reads_the_ingested_intervals_and_publishes_a_version(ingested, tmp_path: Path) -> None:
