@@ -3,8 +3,8 @@ aggregates them into fixed intervals (tumbling windows).
 
 Per batch of messages, in one database transaction:
 
-- valid readings go to ``readings`` (primary key device, sensor, ts: a reading delivered twice is
-  stored once);
+- valid readings go to ``readings`` (primary key ts, device, sensor, time first so that inserts
+  append at the index's end: a reading delivered twice is stored once);
 - every refused event goes to ``dead_letter`` with its reason and where it came from (topic,
   partition, offset, item), and ingestion goes on;
 - the readings newly stored are added to their windows in ``readings_agg`` (count, sum, mean,
@@ -23,8 +23,10 @@ changes, and a scoring run can trust it (``closed_before``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,17 +39,16 @@ log = logging.getLogger(__name__)
 ORIGIN = "2000-01-01 00:00:00+00"  # windows are aligned to this instant
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
-    device text NOT NULL, sensor text NOT NULL, ts timestamptz NOT NULL,
+    device text COLLATE "C" NOT NULL, sensor text COLLATE "C" NOT NULL, ts timestamptz NOT NULL,
     value double precision NOT NULL,
-    PRIMARY KEY (device, sensor, ts));
+    PRIMARY KEY (ts, device, sensor));
 CREATE TABLE IF NOT EXISTS readings_agg (
-    device text NOT NULL, sensor text NOT NULL, window_start timestamptz NOT NULL,
+    device text COLLATE "C" NOT NULL, sensor text COLLATE "C" NOT NULL, window_start timestamptz NOT NULL,
     readings integer NOT NULL, total double precision NOT NULL,
     mean double precision GENERATED ALWAYS AS (total / readings) STORED,
     min double precision NOT NULL, max double precision NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (device, sensor, window_start));
-CREATE INDEX IF NOT EXISTS readings_agg_window ON readings_agg (window_start);  -- scoring by window
+    PRIMARY KEY (window_start, device, sensor));
 CREATE TABLE IF NOT EXISTS dead_letter (
     topic text NOT NULL, partition integer NOT NULL, "offset" bigint NOT NULL, item integer NOT NULL,
     key text, payload bytea, reason text NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),
@@ -169,7 +170,8 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
             "CREATE TEMP TABLE IF NOT EXISTS batch (device text, sensor text, ts timestamptz, "
             "value double precision) ON COMMIT DELETE ROWS"
         )
-        with conn.cursor().copy("COPY batch (device, sensor, ts, value) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY batch (device, sensor, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "text", "timestamptz", "float8"])  # no text to format and parse
             for r in batch.rows:
                 copy.write_row((r.device, r.sensor, r.ts, r.value))
         (stored,) = conn.execute(STORE, {"width": settings.window}).fetchone()
@@ -247,6 +249,17 @@ class Database:
             self.conn.close()
 
 
+def close_within(consumer: Any, seconds: float) -> None:
+    """Leave the group, waiting at most ``seconds``: with the broker gone, librdkafka's close
+    waits for the offset commits still in flight and would hold the exit for minutes. The group
+    then notices the member's absence by its session timeout instead."""
+    closing = threading.Thread(target=consumer.close, name="consumer-close", daemon=True)
+    closing.start()
+    closing.join(seconds)
+    if closing.is_alive():
+        log.warning("the consumer did not close within %.0f s (broker gone?); leaving without it", seconds)
+
+
 def run(settings: Settings) -> Totals:
     """Consume until stopped (or idle for ``idle_exit_s``); returns the totals of this run.
     :class:`IngestError` when the broker or the database stays away past its timeout: what was
@@ -285,8 +298,14 @@ def run(settings: Settings) -> Totals:
                     f"the broker is unreachable for {settings.broker_timeout_s:.0f} s: {exc}"
                 ) from exc
 
+    def committed(err: Any, _partitions: list[Any]) -> None:
+        if err is not None and not clock.get("commit_failing"):
+            log.warning("offset commit failed (the database has the offsets): %s", err)
+        clock["commit_failing"] = err is not None
+
     consumer = Consumer(
         {
+            "on_commit": committed,
             "group.id": settings.group,
             "enable.auto.commit": "false",
             "auto.offset.reset": "earliest",
@@ -315,11 +334,12 @@ def run(settings: Settings) -> Totals:
             clock["idle_since"] = clock["broker_ok"] = time.monotonic()
             batch = judge(messages, marks, settings.lateness, settings.topic)
             stored, parked = db.call(lambda c, b=batch: write(c, b, marks, settings))
-            try:  # the database already holds this progress: a lost commit costs a replay, no more
-                offsets = [TopicPartition(settings.topic, p, end) for p, end in batch.ends.items()]
-                consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:
-                log.warning("offset commit failed (the database has them): %s", exc)
+            # The database already holds this progress, so the broker's copy is committed without
+            # waiting: a synchronous commit blocks for seconds once the broker is gone, batch after
+            # batch of what was fetched before, and the broker timeout would never be reached.
+            offsets = [TopicPartition(settings.topic, p, end) for p, end in batch.ends.items()]
+            with contextlib.suppress(KafkaException):  # a full queue: the next batch commits more
+                consumer.commit(offsets=offsets, asynchronous=True)
             kinds = [*batch.kinds, *["late"] * parked]  # each dead letter's kind
             account(totals, batch, len(messages), stored, kinds)
             if settings.metrics is not None:
@@ -334,7 +354,7 @@ def run(settings: Settings) -> Totals:
                 log.info("ingest: %s", totals.as_dict())
                 clock["logged"] = time.monotonic()
     finally:
-        consumer.close()
+        close_within(consumer, min(10.0, settings.broker_timeout_s))
         db.close()
     log.info("ingest done: %s", totals.as_dict())
     return totals

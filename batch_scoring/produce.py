@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from batch_scoring.events import TOPIC, Reading, encode
+from batch_scoring.events import TOPIC, encode_series
 from batch_scoring.generate import GenSpec, generate_series
 from batch_scoring.schema import DEVICE, LABEL, SENSOR, TS, VALUE
 
@@ -58,24 +57,23 @@ def send(
         if err is not None:
             failed.append(err)
 
-    values = [f[VALUE].to_numpy() for f in frames]
-    times = frames[0][TS].dt.tz_localize("UTC").dt.to_pydatetime() if frames else np.array([])
+    values = [f[VALUE].to_numpy().tolist() for f in frames]
+    keys = [f"{f[DEVICE].iat[0]}/{f[SENSOR].iat[0]}" for f in frames]
+    stamps = [t.isoformat() for t in frames[0][TS].dt.tz_localize("UTC")] if frames else []
     sent, started = Sent(), time.monotonic()
     for start in range(0, spec.readings, per_message):
-        for frame, series in zip(frames, values, strict=True):
-            device, sensor = frame[DEVICE].iat[0], frame[SENSOR].iat[0]
-            chunk = [
-                Reading(device, sensor, times[i], float(series[i]))
-                for i in range(start, min(start + per_message, spec.readings))
-            ]
+        end = min(start + per_message, spec.readings)
+        for key, series in zip(keys, values, strict=True):
+            device, sensor = key.split("/")
+            message = encode_series(device, sensor, stamps[start:end], series[start:end])
             while True:
                 try:
-                    producer.produce(topic, encode(chunk), chunk[0].key.encode(), on_delivery=delivered)
+                    producer.produce(topic, message, key.encode(), on_delivery=delivered)
                     break
                 except BufferError:  # the local queue is full: let it drain
                     producer.poll(0.05)
             producer.poll(0)
-            sent.readings, sent.messages = sent.readings + len(chunk), sent.messages + 1
+            sent.readings, sent.messages = sent.readings + end - start, sent.messages + 1
         if rate > 0:
             time.sleep(max(0.0, started + sent.readings / rate - time.monotonic()))
     left = producer.flush(60)

@@ -145,7 +145,7 @@ def intervals(
 ) -> Iterator[tuple[Partition, np.ndarray, np.ndarray]]:
     """Each series with readings in the window: its interval starts and means, the tail first.
     One query for all series (a round trip per series would cost more than the scoring), on the
-    ``window_start`` index (so the cost follows the window, not the history), each series' values
+    primary key, window first (so the cost follows the window, not the history), each series' values
     as one text list that NumPy parses (a Python object per interval would dominate the run)."""
     since = window.start - 2 * TAIL * width  # twice the tail: room for a few missing intervals
     rows = conn.execute(

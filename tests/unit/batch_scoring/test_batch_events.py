@@ -29,6 +29,18 @@ def test_a_good_reading_round_trips_through_its_message() -> None:
     assert one({**GOOD, "ts": "2026-05-31T12:00:00"})[0] == [reading]  # no zone: UTC
 
 
+def test_the_simulators_fast_encoding_is_the_same_json() -> None:
+    finite = [51.5, -0.1, 1e-7, 3.0]
+    readings = [
+        Reading("D000", "S00", datetime(2026, 5, 31, 12, m, tzinfo=UTC), v) for m, v in enumerate(finite)
+    ]
+    assert json.loads(encode(readings[:1])) == readings[0].to_json()
+    assert json.loads(encode(readings)) == [r.to_json() for r in readings]
+    with_nan = [*readings, Reading("D000", "S00", datetime(2026, 5, 31, 13, tzinfo=UTC), float("nan"))]
+    got, refused = decode(encode(with_nan), b"D000/S00", NOW)
+    assert got == readings and [r.kind for r in refused] == ["not finite"]  # NaN still reaches the check
+
+
 @pytest.mark.parametrize(
     ("document", "kind"),
     [
