@@ -81,14 +81,14 @@ def parse_utc(text: str) -> datetime:
 
 
 def _timestamp(raw: object) -> datetime:
+    if isinstance(raw, str):  # the usual case first: this runs for every reading
+        return parse_utc(raw)
     if isinstance(raw, bool):
         raise ValueError("ts is a boolean")
-    if isinstance(raw, int | float):
+    if isinstance(raw, (int, float)):
         if not math.isfinite(raw):
             raise ValueError("ts is not finite")
         return datetime.fromtimestamp(raw, UTC)
-    if isinstance(raw, str):
-        return parse_utc(raw)
     raise ValueError(f"ts is a {type(raw).__name__}, not a time")
 
 
@@ -99,10 +99,16 @@ def check(document: object, key: str | None, now: datetime) -> Reading:
     """The reading in ``document``; :class:`Refusal` with the reason when it is not one."""
     if not isinstance(document, dict):
         raise Refusal("not an object", f"not a JSON object but a {type(document).__name__}")
-    missing = [name for name in FIELDS if name not in document]
-    if missing:
-        raise Refusal("missing field", f"missing field(s): {', '.join(missing)}")
-    device, sensor, value = document["device"], document["sensor"], document["value"]
+    try:
+        device, sensor, value, raw_ts = (
+            document["device"],
+            document["sensor"],
+            document["value"],
+            document["ts"],
+        )
+    except KeyError:
+        missing = ", ".join(name for name in FIELDS if name not in document)
+        raise Refusal("missing field", f"missing field(s): {missing}") from None
     if not isinstance(device, str) or not isinstance(sensor, str):
         raise Refusal("wrong type", "device and sensor must be strings")
     if (device, sensor) not in _CHECKED:
@@ -113,14 +119,14 @@ def check(document: object, key: str | None, now: datetime) -> Reading:
         if len(_CHECKED) >= 1_000_000:
             _CHECKED.clear()
         _CHECKED.add((device, sensor))
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Refusal("wrong type", f"value is a {type(value).__name__}, not a number")
     if not math.isfinite(value):
         raise Refusal("not finite", f"value is {value}")
     try:
-        ts = _timestamp(document["ts"])
+        ts = _timestamp(raw_ts)
     except (ValueError, OverflowError, OSError) as exc:
-        raise Refusal("bad time", f"bad ts {document['ts']!r}: {exc}") from None
+        raise Refusal("bad time", f"bad ts {raw_ts!r}: {exc}") from None
     if ts < EARLIEST:
         raise Refusal("too old", f"ts {ts.isoformat()} is before {EARLIEST.date()}")
     if ts > now + MAX_AHEAD:
