@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from batch_scoring.schema import Partition
 
@@ -24,8 +25,9 @@ MAX_AHEAD = timedelta(days=1)  # readings stamped further ahead of the wall cloc
 EVENT_HUBS_PORT = 9093
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
+    """One stored reading; a tuple, so that it is also the row the database copy takes."""
+
     device: str
     sensor: str
     ts: datetime
@@ -77,7 +79,9 @@ def encode_series(device: str, sensor: str, stamps: Sequence[str], values: Seque
 def parse_utc(text: str) -> datetime:
     """An ISO 8601 time ("Z" accepted) as an aware UTC datetime; UTC when it names no zone."""
     ts = datetime.fromisoformat(text)  # Python 3.11 reads "Z" itself
-    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts if ts.tzinfo is UTC else ts.astimezone(UTC)
 
 
 def _timestamp(raw: object) -> datetime:

@@ -172,8 +172,8 @@ def write(conn: Any, batch: Batch, marks: dict[int, datetime | None], settings: 
         )
         with conn.cursor().copy("COPY batch (device, sensor, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["text", "text", "timestamptz", "float8"])  # no text to format and parse
-            for r in batch.rows:
-                copy.write_row((r.device, r.sensor, r.ts, r.value))
+            for reading in batch.rows:
+                copy.write_row(reading)
         (stored,) = conn.execute(STORE, {"width": settings.window}).fetchone()
         if batch.dead:
             with conn.cursor() as cur:

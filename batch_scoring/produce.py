@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -41,8 +42,11 @@ def send(
     rate: float = 0.0,
     per_message: int = 1,
     labels: Path | None = None,
+    counter: Any = None,
 ) -> Sent:
-    """Send every reading of ``spec`` in time order; returns what was sent once all is delivered."""
+    """Send every reading of ``spec`` in time order; returns what was sent once all is delivered.
+    ``counter``, a ``multiprocessing.Value``, follows the readings handed to the client (for
+    measuring a consumer's lag from another process)."""
     from confluent_kafka import KafkaException, Producer
 
     frames = series_frames(spec)
@@ -74,6 +78,8 @@ def send(
                     producer.poll(0.05)
             producer.poll(0)
             sent.readings, sent.messages = sent.readings + end - start, sent.messages + 1
+        if counter is not None:
+            counter.value = sent.readings
         if rate > 0:
             time.sleep(max(0.0, started + sent.readings / rate - time.monotonic()))
     left = producer.flush(60)

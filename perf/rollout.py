@@ -15,13 +15,12 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
+from perf import OUT_DIR, publish, records_folder
 from perf.run import tool_environment, triton, write_inputs
 from serving.paths import REPO_ROOT
 
@@ -69,10 +68,10 @@ def main(
                 alive()
             load.wait(timeout=seconds + 120)
     (folder / "switches.json").write_text(json.dumps(switches, indent=1))
-    write(folder, switches, " ".join(["python -m perf.rollout", *sys.argv[1:]]))
+    write(folder, switches)
 
 
-def write(folder: Path, switches: list[dict], command: str) -> None:
+def write(folder: Path, switches: list[dict]) -> None:
     """The summary from locust's own history: p99 while a switch was in its window vs steady."""
     with (folder / "locust_stats_history.csv").open(newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["Name"] == "Aggregated" and r["99%"] not in ("N/A", "0")]
@@ -87,16 +86,13 @@ def write(folder: Path, switches: list[dict], command: str) -> None:
     requests = int(rows[-1]["Total Request Count"])
     base = statistics.median(steady)
     took = ", ".join(f"{s['end'] - s['begin']:.1f} s" for s in switches)
-    text = (
-        f"{SECTION}\n\nRun of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `{command}`; records in "
-        f"`{folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder}/`.\n\n"
+    text = publish(
+        folder,
+        SECTION,
         f"Requests {requests:,}, **failed {failures}**; a release and its rollback switched in {took}. "
         f"p99 (locust, last 10 s): steady median {base:.0f} ms, highest while a switch was in its "
-        f"window {during:.0f} ms: **{during / base:.2f}x** (goal at most 2x).\n"
+        f"window {during:.0f} ms: **{during / base:.2f}x** (goal at most 2x).\n",
     )
-    (folder / "summary.md").write_text(text)
-    if folder.is_relative_to(RESULTS_DIR):
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
     typer.echo(text)
     if failures or during > 2 * base:
         raise typer.Exit(1)

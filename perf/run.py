@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, replace_section
+from perf import OUT_DIR, RESULTS_DIR, publish
 from perf.payloads import SHED
 from serving.paths import REPO_ROOT
 
@@ -322,14 +322,10 @@ def raw_rounds(run: Run, alive: Callable[[], str]) -> None:
         run.add(RATIO_MODEL, "round: ensemble ÷ raw ONNX Runtime", "perf_analyzer", ratio)
 
 
-def summary(run: Run, command: str) -> str:
+def summary(run: Run) -> str:
     """The generated table of a run: every measurement, then each A/B ratio's rounds and median."""
-    where = run.folder.relative_to(REPO_ROOT) if run.folder.is_relative_to(REPO_ROOT) else run.folder
     lines = [
-        SECTION,
-        "",
-        f"Run of {run.folder.name}: `{command}`. The tools' records are in `{where}/`;",
-        "the judgement of the targets is in the `NOTE.md` beside them.",
+        "The judgement of the targets is in the `NOTE.md` beside the records.",
         "",
         "| model | server | tool | concurrency / users | req/s | p50 ms | p99 ms | failures | shed (503) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -369,10 +365,7 @@ def main(
     except BenchmarkError as exc:
         typer.echo(f"benchmark FAILED: {exc}", err=True)
         raise typer.Exit(1) from None
-    text = summary(run, " ".join(["python -m perf.run", *sys.argv[1:]]))
-    (folder / "summary.md").write_text(text)
-    if not quick and out is None:
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
+    text = publish(folder, SECTION, summary(run))
     typer.echo(f"{text}\n{time.perf_counter() - started:.0f} s; records in {folder}")
 
 

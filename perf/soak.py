@@ -20,15 +20,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from faq.evaluate import machine
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
+from perf import OUT_DIR, publish, records_folder
 from serving.client import RETRYABLE, ClientError, Endpoint, infer
 from serving.faults import FAULTS, inject
 from serving.health import healthy_after
@@ -180,7 +178,7 @@ def main(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=120)
-    write(folder, soak, faults, samples, " ".join(["python -m perf.soak", *sys.argv[1:]]))
+    write(folder, soak, faults, samples)
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
@@ -200,7 +198,7 @@ def growth(samples: list[dict], restarts: list[int]) -> float:
     return max(grown, default=float("nan"))
 
 
-def write(folder: Path, soak: Soak, faults: list[dict], samples: list[dict], command: str) -> None:
+def write(folder: Path, soak: Soak, faults: list[dict], samples: list[dict]) -> None:
     """The records (CSV), the generated section of perf/RESULTS.md, and the verdict."""
     _csv(folder / "faults.csv", faults)
     _csv(folder / "memory.csv", samples)
@@ -219,20 +217,16 @@ def write(folder: Path, soak: Soak, faults: list[dict], samples: list[dict], com
         per_model[c["model"]] += c["sent"]
     rates = ", ".join(f"{m} {n / max(soak.elapsed, 1):,.0f}/s" for m, n in per_model.items())
     each = ", ".join(f"{f['fault']} {f['recovered_s'] or float('nan'):.1f} s" for f in faults)
-    where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
-    text = (
-        f"{SECTION}\n\nRun of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}: `{command}`; "
-        f"records in `{where}/`.\n\n"
+    text = publish(
+        folder,
+        SECTION,
         f"Requests {sent:,} ({rates}); errors on a first attempt {first:,}; "
         f"**failed after retries {failed:,}**. "
         f"Faults {len(faults)}, recovered (deep check passing again) after: {each or 'none injected'}. "
         f"Server restarts {len(restarts)}, {len(unprovoked)} of them not after an injected fault. "
         f"Largest growth of resident memory after warm-up, between restarts: "
-        f"{f'{grew:+.1%}' if grew == grew else 'not measured (no 2-minute stretch without a restart)'}.\n"
+        f"{f'{grew:+.1%}' if grew == grew else 'not measured (no 2-minute stretch without a restart)'}.\n",
     )
-    (folder / "summary.md").write_text(text)
-    if folder.is_relative_to(RESULTS_DIR):
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
     typer.echo(text)
     if failed or any(f["recovered_s"] is None for f in faults) or grew > 0.10:
         raise typer.Exit(1)

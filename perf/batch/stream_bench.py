@@ -39,10 +39,11 @@ from batch_scoring.services import Broker, Postgres
 from batch_scoring.storage import StoreSpec
 from batch_scoring.train import train_all
 from faq.evaluate import machine
-from perf import OUT_DIR, RESULTS_DIR, RESULTS_MD, records_folder, replace_section
+from perf import OUT_DIR, publish, records_folder
 from serving.paths import REPO_ROOT
 
 SECTION = "## Streaming"
+PER_MESSAGE = 10  # readings per message, as a device that batches a few minutes
 
 
 def timed(*args: str) -> float:
@@ -56,21 +57,28 @@ def timed(*args: str) -> float:
     return time.perf_counter() - started
 
 
-def ingest_sampled(db: str, config: dict, spec: GenSpec, ingesters: int) -> dict:
-    """Send from another process while ``ingesters`` consumers of one group store (each waits up
-    to 30 s for the first message: the sender generates its series first); sample stored rows
-    every second."""
-    sender = multiprocessing.get_context("spawn").Process(
-        target=send, args=(config, spec), kwargs={"per_message": 10}
+def ingest_sampled(db: str, config: dict, spec: GenSpec, ingesters: int, rate: float) -> dict:
+    """Send from another process (at ``rate`` readings/s; 0: as fast as it can) while
+    ``ingesters`` consumers of one group store (each waits up to 30 s for the first message: the
+    sender generates its series first); sample sent and stored readings every second."""
+    spawn = multiprocessing.get_context("spawn")
+    counter = spawn.Value("q", 0, lock=False)
+    sender = spawn.Process(
+        target=send,
+        args=(config, spec),
+        kwargs={"per_message": PER_MESSAGE, "rate": rate, "counter": counter},
     )
     samples, stop = [], threading.Event()
 
     def sample() -> None:
         with psycopg.connect(db, autocommit=True) as conn:
             while not stop.wait(1.0):
-                with conn.cursor() as cur:  # exact count: the table is small enough
-                    stored = cur.execute("SELECT count(*) FROM readings").fetchone()[0]
-                samples.append((time.monotonic(), stored))
+                with conn.cursor() as cur:  # committed messages x readings per message: a count(*) of
+                    # millions of rows every second would take a core from what it measures
+                    done = cur.execute(
+                        "SELECT coalesce(sum(next_offset), 0) FROM ingest_progress"
+                    ).fetchone()[0]
+                samples.append((time.monotonic(), int(done) * PER_MESSAGE, counter.value))
 
     with psycopg.connect(db, autocommit=True) as conn:
         create_schema(conn)
@@ -86,17 +94,19 @@ def ingest_sampled(db: str, config: dict, spec: GenSpec, ingesters: int) -> dict
     sender.join()
     stop.set()
     total = spec.series * spec.readings
-    first = next((t for t, n in samples if n > 0), started)
-    last = next((t for t, n in samples if n >= total), time.monotonic())
-    rates = [(n2 - n1) / (t2 - t1) for (t1, n1), (t2, n2) in itertools.pairwise(samples) if n2 > n1]
+    first = next((t for t, n, _ in samples if n > 0), started)
+    last = next((t for t, n, _ in samples if n >= total), time.monotonic())
+    rates = [(n2 - n1) / (t2 - t1) for (t1, n1, _), (t2, n2, _) in itertools.pairwise(samples) if n2 > n1]
     return {
         "ingesters": ingesters,
+        "send_rate": rate,
+        "max_lag": max((s - n for _, n, s in samples), default=0),  # readings sent, not yet stored
         "readings": total,
         "stored": stored,
         "seconds_first_to_last": round(last - first, 1),
         "readings_per_s": round(total / max(last - first, 1e-9)),
         "best_second_per_s": round(max(rates, default=0)),
-        "samples": [(round(t - started, 1), n) for t, n in samples],
+        "samples": [(round(t - started, 1), n, s) for t, n, s in samples],
     }
 
 
@@ -104,6 +114,9 @@ def main(
     series: Annotated[int, typer.Option(help="devices x 10 sensors")] = 10_000,
     hours: Annotated[int, typer.Option(help="hours of readings sent and ingested")] = 3,
     ingesters: Annotated[int, typer.Option(help="consumers in the ingest group")] = 2,
+    rate: Annotated[
+        float, typer.Option(help="readings/s the simulator sends (0: as fast as it can)")
+    ] = 100_000,
     quick: Annotated[bool, typer.Option(help="1,000 series, 2 hours, into perf/out")] = False,
     out: Annotated[Path | None, typer.Option(help="records folder")] = None,
 ) -> None:
@@ -114,14 +127,13 @@ def main(
     spec = GenSpec(devices=series // 10, sensors=10, readings=hours * 60, seed=2026)
     work = Path(tempfile.mkdtemp(prefix="stream-bench-"))
     record: dict = {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "machine": machine(), "series": series}
-    record["command"] = " ".join(["python -m perf.batch.stream_bench", *sys.argv[1:]])
     with (
         Postgres(log_path=folder / "postgres.log") as db,
         Broker(log_path=folder / "tansu.log") as broker,
     ):
         config = kafka_config(broker.bootstrap)
         ensure_topic(config, partitions=8)
-        record["ingest"] = ingest_sampled(db.url, config, spec, ingesters)
+        record["ingest"] = ingest_sampled(db.url, config, spec, ingesters, rate)
         typer.echo(f"ingest: {record['ingest']['readings_per_s']:,} readings/s")
         store = StoreSpec.parse(f"local:{work / 'store'}")
         generate(store, spec, workers=2, progress=False)
@@ -142,23 +154,19 @@ def main(
             2,
         )
     (folder / "stream_bench.json").write_text(json.dumps(record, indent=1))
-    text = summary(record, folder)
-    (folder / "summary.md").write_text(text)
-    if folder.is_relative_to(RESULTS_DIR):
-        RESULTS_MD.write_text(replace_section(RESULTS_MD.read_text(), SECTION, text))
-    typer.echo(text)
+    typer.echo(publish(folder, SECTION, summary(record)))
 
 
-def summary(r: dict, folder: Path) -> str:
+def summary(r: dict) -> str:
     i, last = r["ingest"], r["hours"][-1]
+    sending = f"{i['send_rate']:,.0f} readings/s" if i["send_rate"] else "as fast as it can"
     rows = "\n".join(f"| {h['hour']} | {h['history_hours']} | {h['wall_s']:.1f} |" for h in r["hours"])
-    where = folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder
     return (
-        f"{SECTION}\n\nRun of {r['date']} on {r['machine']}: `{r['command']}`; records in `{where}/`.\n\n"
         f"Ingestion, simulator to committed rows in PostgreSQL ({i['ingesters']} ingesters in one group, "
-        f"10 readings per message, "
-        f"8 partitions): {i['readings']:,} readings, **{i['readings_per_s']:,} readings/s** sustained "
-        f"(best second {i['best_second_per_s']:,}/s), {i['stored']:,} stored.\n\n"
+        f"{PER_MESSAGE} readings per message, 8 partitions), the simulator sending {sending}: "
+        f"{i['readings']:,} readings, **{i['readings_per_s']:,} readings/s** sustained "
+        f"(best second {i['best_second_per_s']:,}/s), {i['stored']:,} stored; "
+        f"largest lag {i['max_lag']:,} readings.\n\n"
         f"Scoring one hour for {r['series']:,} sensors (`score-window`, 2 workers, fresh interpreter):\n\n"
         f"| hour | hours of history before it | wall s |\n|---:|---:|---:|\n{rows}\n\n"
         f"Whole-file rescoring of the same {len(r['hours'])} hours (`score --force`): "
