@@ -4,6 +4,7 @@ open window is refused."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -72,6 +73,42 @@ def test_a_window_scored_from_window_and_tail_equals_the_whole_series(ingested, 
         assert (window["Prediction"].to_numpy() == whole["Prediction"].to_numpy()).all()
         np.testing.assert_allclose(window["Score"], whole["Score"], rtol=1e-5, atol=1e-5)
     assert (tmp_path / "preds" / HOUR1.prefix / "_SUCCESS.json").exists()
+
+
+class RetrainsOnFirstModel:
+    """A models container that publishes a new version (a real training of the whole store) when
+    the run reads its first model: a retraining that lands in the middle of a window."""
+
+    def __init__(self, spec: StoreSpec) -> None:
+        self.spec, self.inner, self.newer = spec, spec.open().models, None
+
+    def read_bytes(self, name: str) -> bytes:
+        if name != "manifest.json" and self.newer is None:
+            self.newer = train_all(
+                self.spec, dataclasses.replace(PRESETS["default"], nu=0.02), progress=False, tolerance=1.0
+            )
+        return self.inner.read_bytes(name)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_a_retraining_during_a_window_leaves_the_run_on_its_version(ingested, tmp_path: Path) -> None:
+    stream, root = ingested
+    spec = copy_store(root, tmp_path)
+    shutil.copytree(root / "data", tmp_path / "data")  # what the retraining trains on
+    started_with = json.loads((tmp_path / "models" / "manifest.json").read_text())
+    models = RetrainsOnFirstModel(spec)
+    store = dataclasses.replace(spec.open(), models=models)
+    with psycopg.connect(stream.db, autocommit=True) as conn:
+        outcome = score_window(conn, store, HOUR1)
+        used = dict(conn.execute("SELECT device || '/' || sensor, model_sha256 FROM anomalies").fetchall())
+    assert models.newer is not None and models.newer["gate"]["passed"]
+    serving = json.loads((tmp_path / "models" / "manifest.json").read_text())
+    assert serving["version"] == models.newer["version"] != started_with["version"]  # it landed mid-run
+    assert outcome.status == "scored" and not outcome.failed and used
+    for key, sha in used.items():  # every flagged reading was scored by the version the run began with
+        assert sha == started_with["models"][key]["sha256"] != models.newer["models"][key]["sha256"]
 
 
 def test_a_rerun_is_a_no_op_and_another_hour_leaves_this_one_alone(ingested, tmp_path: Path) -> None:
