@@ -322,27 +322,19 @@ def azurite_server(
                 time.sleep(1)
 
 
-def _settings(
-    cron: str | None,
-    instance_count: int,
-    max_concurrency: int,
-    mini_batch_size: int,
-    error_threshold: int,
-    max_retries: int,
-    compute: str,
-    key_vault: str,
-):
+def _settings(options: dict):
+    """AmlSettings from the options the `aml` commands share (a command passes its ``locals()``)."""
     from batch_scoring.aml_job import AmlSettings
 
     return AmlSettings(
-        cron=cron,
-        instance_count=instance_count,
-        max_concurrency_per_instance=max_concurrency,
-        mini_batch_size=str(mini_batch_size),
-        error_threshold=error_threshold,
-        max_retries=max_retries,
-        compute=compute,
-        key_vault_url=key_vault,
+        cron=options["cron"],
+        instance_count=options["instance_count"],
+        max_concurrency_per_instance=options["max_concurrency"],
+        mini_batch_size=str(options["mini_batch_size"]),
+        error_threshold=options["error_threshold"],
+        max_retries=options["max_retries"],
+        compute=options["compute"],
+        key_vault_url=options["key_vault"],
     )
 
 
@@ -372,18 +364,9 @@ def aml_yaml(
 ) -> None:
     """Dry run: write the compute, the scoring pipeline and the retraining job with their
     schedules as YAML (nothing contacts Azure)."""
+    settings = _settings(locals())
     from batch_scoring.aml_job import DEFAULT_OUT, build
 
-    settings = _settings(
-        cron,
-        instance_count,
-        max_concurrency,
-        mini_batch_size,
-        error_threshold,
-        max_retries,
-        compute,
-        key_vault,
-    )
     for name, path in build(settings, out or DEFAULT_OUT).items():
         typer.echo(f"{name}: {path}")
 
@@ -404,18 +387,9 @@ def aml_submit(
     key_vault: str = VaultOpt,
 ) -> None:  # pragma: no cover - needs an Azure subscription
     """Create the cluster and both schedules in a workspace (DefaultAzureCredential). Not run in CI."""
+    settings = _settings(locals())
     from batch_scoring.aml_job import submit
 
-    settings = _settings(
-        cron,
-        instance_count,
-        max_concurrency,
-        mini_batch_size,
-        error_threshold,
-        max_retries,
-        compute,
-        key_vault,
-    )
     typer.echo(submit(subscription, resource_group, workspace, settings, once=once))
 
 

@@ -28,6 +28,27 @@ def ingest_command(db: str, bootstrap: str, topic: str, *extra: str) -> list[str
     return [*command, "--topic", topic, *extra]
 
 
+def kill_mid_stream(command: list[str], db: str, service: Broker | Postgres, error: str) -> None:
+    """Start the ingester, SIGKILL ``service`` once 1,000 readings are stored, and check that the
+    ingester ends with exit code 1 and ``error`` soon after its timeout."""
+    log_path = TEST_ARTIFACTS / f"ingest-{service.label.split()[-1]}-fault.log"
+    with log_path.open("w") as log:
+        ingester = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    stored, deadline = 0, time.monotonic() + 90
+    while stored < 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with psycopg.connect(db) as conn:
+            stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+    assert service.process is not None
+    os.killpg(service.process.pid, signal.SIGKILL)  # gone, mid-stream
+    service.process.wait()
+    service.process = None
+    killed_at = time.monotonic()
+    assert ingester.wait(60) == 1
+    assert time.monotonic() - killed_at < 30  # a few seconds of retries, then a clear error
+    assert error in log_path.read_text()
+
+
 def test_an_unreachable_broker_ends_the_ingester_with_a_clear_error_in_bounded_time(stream: Stream) -> None:
     dead = f"127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
     started = time.monotonic()
@@ -60,21 +81,7 @@ def test_a_database_that_goes_away_mid_stream_ends_the_run_and_the_next_catches_
         command = ingest_command(
             database.url, broker.bootstrap, topic, "--batch", "20", "--db-timeout-s", "5"
         )
-        with (TEST_ARTIFACTS / "ingest-db-fault.log").open("w") as log:
-            ingester = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        stored = 0
-        deadline = time.monotonic() + 90
-        while stored < 1000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            with psycopg.connect(database.url) as conn:
-                stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
-        os.killpg(database.process.pid, signal.SIGKILL)  # the database is gone, mid-stream
-        database.process.wait()
-        database.process = None
-        killed_at = time.monotonic()
-        assert ingester.wait(60) == 1
-        assert time.monotonic() - killed_at < 30  # 5 s of retries, then a clear error
-        assert "the database is unreachable for 5 s" in (TEST_ARTIFACTS / "ingest-db-fault.log").read_text()
+        kill_mid_stream(command, database.url, database, "the database is unreachable for 5 s")
 
         database = Postgres(data, port=port, log_path=TEST_ARTIFACTS / "postgres-fault.log").start()  # back
         totals = run(
@@ -116,20 +123,7 @@ def test_a_broker_that_goes_away_mid_stream_ends_the_run_and_a_resend_catches_up
         command = ingest_command(
             stream.db, broker.bootstrap, topic, "--batch", "20", "--broker-timeout-s", "4"
         )
-        with (TEST_ARTIFACTS / "ingest-broker-fault.log").open("w") as log:
-            ingester = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        stored, deadline = 0, time.monotonic() + 90
-        while stored < 1000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            with psycopg.connect(stream.db) as conn:
-                stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
-        os.killpg(broker.process.pid, signal.SIGKILL)  # the broker is gone, mid-stream
-        broker.process.wait()
-        broker.process = None
-        killed_at = time.monotonic()
-        assert ingester.wait(60) == 1
-        assert time.monotonic() - killed_at < 30  # 4 s of retries, then a clear error
-        assert "the broker is unreachable for 4 s" in (TEST_ARTIFACTS / "ingest-broker-fault.log").read_text()
+        kill_mid_stream(command, stream.db, broker, "the broker is unreachable for 4 s")
         with psycopg.connect(stream.db) as conn:
             rows, windows = counts(conn)
         # What was fetched before the broker went is stored, nothing half-written: each row in its window.
