@@ -94,12 +94,14 @@ class Postgres(ManagedServer):
     """A private PostgreSQL cluster in ``data_dir`` on ``127.0.0.1:port``; ``url`` for clients.
 
     The cluster is made on first start (``initdb``) and kept: a restart finds its data again.
+    Without a ``data_dir`` it lives in a temporary folder of its own, removed when it stops (a
+    benchmark's 2 GB would otherwise stay behind after every run).
     """
 
     label = "postgres"
     error = ServiceError
 
-    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pg-")))
+    data_dir: Path | None = None
     port: int = 0
     database: str = "sensors"
     log_path: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "postgres.log")
@@ -108,6 +110,12 @@ class Postgres(ManagedServer):
     def __post_init__(self) -> None:
         self.port = self.port or free_ports(1)[0]
         self.user = PG_USER_WHEN_ROOT if os.geteuid() == 0 else getpass.getuser()
+        self.temporary = self.data_dir is None
+        self.data_dir = self.data_dir or Path(tempfile.mkdtemp(prefix="pg-"))
+
+    def _after_stop(self) -> None:
+        if self.temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -153,6 +154,7 @@ def main(
             ),
             2,
         )
+    shutil.rmtree(work, ignore_errors=True)  # 10,000 models and their data: scratch
     (folder / "stream_bench.json").write_text(json.dumps(record, indent=1))
     typer.echo(publish(folder, SECTION, summary(record)))
 
