@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +60,14 @@ def test_a_window_scored_from_window_and_tail_equals_the_whole_series(ingested, 
     store = copy_store(root, tmp_path).open()
     with psycopg.connect(stream.db, autocommit=True) as conn:
         outcome = score_window(conn, store, HOUR1)
-        flagged = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
+        flagged = conn.execute("SELECT device, sensor, ts, value FROM anomalies ORDER BY 1, 2, 3").fetchall()
     assert outcome.status == "scored" and outcome.series == 6 and outcome.rows == 6 * 60
-    assert not outcome.failed and flagged == outcome.anomalies
+    assert not outcome.failed and len(flagged) == outcome.anomalies > 0
     scored = pd.read_parquet(tmp_path / "preds" / HOUR1.prefix / "part-0-of-1.parquet")
+    alarms = scored[scored["Prediction"] == 1].sort_values(["Device", "Sensor", "TS"])
+    assert [(d, s, ts.astimezone(UTC).replace(tzinfo=None), v) for d, s, ts, v in flagged] == [
+        (r.Device, r.Sensor, r.TS.to_pydatetime(), r.Value) for r in alarms.itertuples()
+    ]  # the anomalies table holds exactly the flagged predictions, at their UTC times
     assert not scored.duplicated(["Device", "Sensor", "TS"]).any()  # one prediction per series and interval
     for part in SPEC.partitions():
         window = scored[(scored["Device"] == part.device) & (scored["Sensor"] == part.sensor)]
