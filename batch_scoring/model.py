@@ -131,14 +131,19 @@ class OnnxModel:
         return (np.asarray(label).ravel() == -1).astype(np.int8), np.asarray(scores, np.float64).ravel()
 
 
-def confusion(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Precision/recall/F1 of binary predictions against labels (1 = anomaly)."""
+def counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """Confusion counts of binary predictions against labels (1 = anomaly)."""
     pred, truth = np.asarray(pred).astype(bool), np.asarray(truth).astype(bool)
     tp = int((pred & truth).sum())
     fp = int((pred & ~truth).sum())
     fn = int((~pred & truth).sum())
     tn = int((~pred & ~truth).sum())
-    return with_ratios({"tp": tp, "fp": fp, "fn": fn, "tn": tn})
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def confusion(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision/recall/F1 of binary predictions against labels (1 = anomaly)."""
+    return with_ratios(counts(pred, truth))
 
 
 COUNTS = ("tp", "fp", "fn", "tn")
@@ -146,7 +151,7 @@ COUNTS = ("tp", "fp", "fn", "tn")
 
 def series_counts(pred: np.ndarray, labels: np.ndarray, kinds: np.ndarray) -> dict:
     """One series' confusion counts and, per anomaly type, readings flagged and labelled."""
-    row = {k: v for k, v in confusion(pred, labels).items() if k in COUNTS}
+    row: dict = counts(pred, labels)
     for kind in ANOMALY_TYPES:
         mask = kinds == kind
         row[f"hit_{kind}"], row[f"all_{kind}"] = int(pred[mask].sum()), int(mask.sum())

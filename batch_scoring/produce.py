@@ -61,18 +61,25 @@ def send(
         if err is not None:
             failed.append(err)
 
-    values = [f[VALUE].to_numpy().tolist() for f in frames]
-    keys = [f"{f[DEVICE].iat[0]}/{f[SENSOR].iat[0]}" for f in frames]
+    # Per series once, not per message: its names, its message key and its values as floats.
+    series_list = [
+        (
+            f[DEVICE].iat[0],
+            f[SENSOR].iat[0],
+            f"{f[DEVICE].iat[0]}/{f[SENSOR].iat[0]}".encode(),
+            f[VALUE].tolist(),
+        )
+        for f in frames
+    ]
     stamps = [t.isoformat() for t in frames[0][TS].dt.tz_localize("UTC")] if frames else []
     sent, started = Sent(), time.monotonic()
     for start in range(0, spec.readings, per_message):
         end = min(start + per_message, spec.readings)
-        for key, series in zip(keys, values, strict=True):
-            device, sensor = key.split("/")
-            message = encode_series(device, sensor, stamps[start:end], series[start:end])
+        for device, sensor, key, values in series_list:
+            message = encode_series(device, sensor, stamps[start:end], values[start:end])
             while True:
                 try:
-                    producer.produce(topic, message, key.encode(), on_delivery=delivered)
+                    producer.produce(topic, message, key, on_delivery=delivered)
                     break
                 except BufferError:  # the local queue is full: let it drain
                     producer.poll(0.05)
