@@ -1,11 +1,13 @@
 """Streaming benchmark: sustained ingestion into PostgreSQL, and one hour of new readings scored
 for every sensor, against rescoring whole files.
 
-    .venv/bin/python -m perf.batch.stream_bench [--series 10000] [--hours 3] [--ingesters 2] [--quick]
+    .venv/bin/python -m perf.batch.stream_bench [--series 10000] [--hours 3] [--ingesters 2]
+        [--rate 100000] [--quick]
 
 On the local broker and PostgreSQL (started here): the simulator sends ``hours`` of readings
-(one a minute per series, 10 per message) from its own process while the ingesters (2 by
-default, one consumer group) store them; the stored count is sampled every second (rate, lag).
+(one a minute per series, 10 per message) at ``rate`` readings/s from its own process while the
+ingesters (2 by default, one consumer group) store them; readings sent and committed are sampled
+every second (rates while sending, lag).
 Then models are trained for every series (the same readings in a batch store) and each closed
 hour is scored with ``score-window`` (2 workers), each in a fresh interpreter: the cost of an
 hour should not grow with the history before it. Last, the whole-file job rescores the same
