@@ -12,17 +12,15 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-import subprocess
-import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from perf import OUT_DIR, publish, records_folder
-from perf.run import tool_environment, triton, write_inputs
-from serving.paths import REPO_ROOT
+from perf.run import locust, tool_environment, triton, write_inputs
 
 SECTION = "## FAQ rollout under load"
 WINDOW_S = 10  # locust's window for the current percentiles
@@ -44,31 +42,32 @@ def main(
     inputs = write_inputs(OUT_DIR / "inputs")
     repository = OUT_DIR / "rollout_repository"
     with triton(["faq_match"], folder, repository, admin_key="perf-rollout") as alive:
-        server = alive.server
         version, _, _ = register(load_dataset(), repository, "perf.rollout", tolerance=1.0)
-        env = tool_environment(PERF_MODEL="faq_match", PERF_WORKLOAD=str(inputs["workload"]))
-        flags = f"--headless -u {users} -r {users} -t {seconds}s --only-summary --csv-full-history"
-        command = [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "perf" / "locustfile.py")]
-        command += [
-            "TritonFaqUser",
-            *flags.split(),
-            "--csv",
-            str(folder / "locust"),
-            "--host",
-            f"http://{alive()}",
-        ]
-        with (folder / "locust.log").open("w") as log:
-            load = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-            started, switches = time.time(), []
+
+        def switches() -> list[dict]:
+            started, done = time.time(), []
             for at, target in ((1 / 3, {CLASSIFIER: version, POSTPROCESS: version}), (2 / 3, None)):
                 time.sleep(max(0.0, started + at * seconds - time.time()))
-                begin = time.time()
-                switch(repository, "faq_match", target or previous(repository, "faq_match"), server.load)
-                switches.append({"begin": begin, "end": time.time(), "to": target or "previous"})
+                begin, to = time.time(), target or previous(repository, "faq_match")
+                switch(repository, "faq_match", to, alive.server.load)
+                done.append({"begin": begin, "end": time.time(), "to": target or "previous"})
                 alive()
-            load.wait(timeout=seconds + 120)
-    (folder / "switches.json").write_text(json.dumps(switches, indent=1))
-    write(folder, switches)
+            return done
+
+        env = tool_environment(PERF_MODEL="faq_match", PERF_WORKLOAD=str(inputs["workload"]))
+        with ThreadPoolExecutor(1) as pool:  # the switches while locust runs in the foreground
+            switched = pool.submit(switches)
+            locust(
+                "TritonFaqUser",
+                f"http://{alive()}",
+                users,
+                seconds,
+                folder / "locust",
+                env,
+                "--csv-full-history",
+            )
+    (folder / "switches.json").write_text(json.dumps(switched.result(), indent=1))
+    write(folder, switched.result())
 
 
 def write(folder: Path, switches: list[dict]) -> None:

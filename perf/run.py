@@ -70,14 +70,6 @@ class Point:
     shed: int = 0  # refused by a queue policy (HTTP 503), not counted in throughput or latency
 
 
-@dataclass(frozen=True)
-class Row:
-    model: str
-    server: str
-    tool: str
-    point: Point
-
-
 def write_inputs(folder: Path) -> dict[str, Path]:
     """perf_analyzer input-data files and the locust workload, all from the same real data:
     held-out FAQ duplicates (wordings the model never trained on) and the photos in wheels."""
@@ -134,9 +126,12 @@ def perf_analyzer(model: str, url: str, data: Path, span: str, csv_path: Path, w
     return sorted(points, key=lambda p: p.concurrency)  # its CSV is sorted by throughput
 
 
-def locust(user: str, host: str, users: int, seconds: int, prefix: Path, env: dict[str, str]) -> Point:
-    """One headless visit of ``perf/locustfile.py``'s ``user``; the Aggregated row of its stats CSV."""
-    flags = f"--headless -u {users} -r {users} -t {seconds}s --stop-timeout 10 --only-summary"
+def locust(
+    user: str, host: str, users: int, seconds: int, prefix: Path, env: dict[str, str], extra: str = ""
+) -> Point:
+    """One headless visit of ``perf/locustfile.py``'s ``user`` (``extra``: more locust flags);
+    the row of its stats CSV for the requests served."""
+    flags = f"--headless -u {users} -r {users} -t {seconds}s --stop-timeout 10 --only-summary {extra}"
     command = [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "perf" / "locustfile.py"), user]
     html = OUT_DIR / "html" / f"{prefix.name}.html"  # 0.7 MB each: a scratch view, the CSVs are the record
     html.parent.mkdir(parents=True, exist_ok=True)
@@ -222,10 +217,10 @@ class Run:
     models: list[str]
     plan: Plan
     folder: Path
-    rows: list[Row]
+    rows: list[tuple[str, str, str, Point]]  # model, server, tool, what was measured
 
     def add(self, model: str, server: str, tool: str, point: Point) -> None:
-        self.rows.append(Row(model, server, tool, point))
+        self.rows.append((model, server, tool, point))
         log.info("%s %s %s: %s", model, server, tool, point)
 
     def visit(self, user: str, host: str, users: int, stem: str, model: str = "") -> Point:
@@ -302,17 +297,16 @@ def raw_rounds(run: Run, alive: Callable[[], str]) -> None:
 
     net = models_by_name()[f"{RATIO_MODEL}_network"]
     images = [p.read_bytes() for p in all_samples().values()]
-    settings = {
-        "inputs": preprocess_batch(images, NETWORKS[RATIO_MODEL].preprocess),
-        "sessions": net.instances.cpu,
-        "intra_op_threads": net.ort.intra_op_threads,
-        "inter_op_threads": net.ort.inter_op_threads,
-        "min_seconds": run.plan.seconds / 2,
-    }
+    inputs = preprocess_batch(images, NETWORKS[RATIO_MODEL].preprocess)
+    threads = {"intra_op_threads": net.ort.intra_op_threads, "inter_op_threads": net.ort.inter_op_threads}
 
     def raw(number: int) -> float:
-        points = ort_raw.measure(ARTIFACTS_DIR / str(net.artifact), RATIO_MODEL, (4, 8), **settings)
-        return max(p["throughput"] for p in points)
+        onnx_file, seconds = ARTIFACTS_DIR / str(net.artifact), run.plan.seconds / 2
+        return max(
+            ort_raw.measure(
+                onnx_file, inputs, sessions=net.instances.cpu, min_seconds=seconds, **threads
+            ).values()
+        )
 
     def ensemble(number: int) -> float:
         return run.sweep(RATIO_MODEL, alive(), f"pa_round{number}_{RATIO_MODEL}", span="8:8")[0].throughput
@@ -331,14 +325,13 @@ def summary(run: Run) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     rounds: dict[str, list[float]] = {}
-    for row in run.rows:
-        p = row.point
-        if row.server.startswith("round"):
-            rounds.setdefault(f"{row.model}, {row.server.removeprefix('round: ')}", []).append(p.throughput)
+    for model, server, tool, p in run.rows:
+        if server.startswith("round"):
+            rounds.setdefault(f"{model}, {server.removeprefix('round: ')}", []).append(p.throughput)
             continue
         latency = f"{p.p50_ms:.1f} | {p.p99_ms:.1f}"
         figures = f"{p.concurrency:.0f} | {p.throughput:,.1f} | {latency} | {p.failures} | {p.shed}"
-        lines.append(f"| {row.model} | {row.server} | {row.tool} | {figures} |")
+        lines.append(f"| {model} | {server} | {tool} | {figures} |")
     for what, ratios in rounds.items():
         each = ", ".join(f"{r:.2f}" for r in ratios)
         lines += ["", f"Interleaved rounds, {what}: median **{statistics.median(ratios):.2f}** ({each})."]

@@ -74,39 +74,27 @@ def load(
     done.put(counts)
 
 
-class Soak:
-    def __init__(self, ports: Ports) -> None:
-        self.ports = ports
-        self.counts: Counts = {}
-        self.started = time.monotonic()
-        self.elapsed = 0.0
-        self.servers: dict[int, int] = {}  # each server process seen -> when first seen (s)
+def state() -> dict:
+    """The serve command's state file; rewritten at every restart, so read again if caught in
+    the middle of a write."""
+    for _ in range(50):
+        try:
+            return json.loads((RUN / "triton.json").read_text())
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    return json.loads((RUN / "triton.json").read_text())
 
-    def state(self) -> dict:
-        """The serve command's state file; rewritten at every restart, so read again if caught
-        in the middle."""
-        for _ in range(50):
-            try:
-                return json.loads((RUN / "triton.json").read_text())
-            except (OSError, ValueError):
-                time.sleep(0.2)
-        return json.loads((RUN / "triton.json").read_text())
 
-    def server(self) -> TritonServer:
-        """A handle on the running server, for its stubs (found by its shared-memory prefix)."""
-        state = self.state()
-        return TritonServer(REPO_ROOT, Ports(state["triton_http"]), admin_key=state["admin_key"])
+def server() -> TritonServer:
+    """A handle on the running server: its address, admin key and stubs (by shared-memory prefix)."""
+    running = state()
+    return TritonServer(REPO_ROOT, Ports(running["triton_http"]), admin_key=running["admin_key"])
 
-    def address(self) -> tuple[str, str]:
-        """The server's HTTP address and admin key, for the deep check."""
-        server = self.server()
-        return server.http_url, str(server.admin_key)
 
-    def memory(self) -> dict[str, int]:
-        """Resident KiB of the server, each stub (summed by model) and the front door."""
-        state = self.state()
-        self.servers.setdefault(state["triton_pid"], round(time.monotonic() - self.started))
-        return memory(state, self.server().stubs())
+def address() -> tuple[str, str]:
+    """The server's HTTP address and admin key, for the deep check."""
+    running = server()
+    return running.http_url, str(running.admin_key)
 
 
 def main(
@@ -123,62 +111,64 @@ def main(
     from faq.data import load_dataset, split_duplicates
     from imaging.samples import all_samples
 
-    folder = records_folder(out, "soak")
-    repository = OUT_DIR / "soak_repository"
+    folder, repository = records_folder(out, "soak"), OUT_DIR / "soak_repository"
     build("cpu", repository, only=MODELS, with_steps=True)
-    soak, flags = Soak(Ports(*free_ports(3))), ["--repository", str(repository)]
-    for name, port in soak.ports.__dict__.items():
+    ports, flags = Ports(*free_ports(3)), ["--repository", str(repository)]
+    for name, port in ports.__dict__.items():
         flags += [f"--{name}-port", str(port)]
     shutil.rmtree(RUN, ignore_errors=True)
     env = {**os.environ, "TRITON_STACK_RUN_DIR": str(RUN)}
-    command = [sys.executable, "-m", "serving", "serve", *flags]
-    server = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "serving", "serve", *flags], env=env, cwd=REPO_ROOT, start_new_session=True
+    )
+    counts: Counts = {}
     faults: list[dict] = []
     samples: list[dict] = []
+    servers: dict[int, int] = {}  # each server process seen -> when first seen (s)
     try:
         while not (RUN / "triton.json").exists():
-            if server.poll() is not None:
+            if serving.poll() is not None:
                 raise typer.Exit(1)
             time.sleep(1)
         texts = split_duplicates(load_dataset())[1]["text"]
         questions = [np.array([[str(q).encode()]], dtype=object) for q in texts]
         photos = [np.array([[p.read_bytes()]], dtype=object) for p in all_samples().values()]
         loads = [("faq_match", questions, "FAQ_ID", faq_rate), (MODELS[1], photos, "CLASS_ID", image_rate)]
-        spawn = multiprocessing.get_context("spawn")
+        spawn, started = multiprocessing.get_context("spawn"), time.monotonic()
         stop, done, clients = spawn.Event(), spawn.Queue(), []
         for model, inputs, output, rate in loads:
             share = math.ceil(rate / PER_PROCESS)
-            for _ in range(share):
-                args = (soak.ports.http, model, inputs, output, rate / share, soak.started, stop, done)
-                clients.append(spawn.Process(target=load, args=args, daemon=True))
+            args = (ports.http, model, inputs, output, rate / share, started, stop, done)
+            clients += [spawn.Process(target=load, args=args, daemon=True) for _ in range(share)]
         for client in clients:
             client.start()
-        end = soak.started + 60 * minutes
-        next_fault, next_sample = soak.started + fault_every, soak.started
+        end, next_fault, next_sample = started + 60 * minutes, started + fault_every, started
         while (now := time.monotonic()) < end:
-            if now >= next_sample:
-                samples.append({"s": round(now - soak.started), **soak.memory()})
+            if now >= next_sample:  # resident memory of the server, each stub and the front door
+                running = state()
+                servers.setdefault(running["triton_pid"], round(now - started))
+                samples.append({"s": round(now - started), **memory(running, server().stubs())})
                 next_sample += 10
             if now >= next_fault and end - now > min(60, fault_every):  # time left to recover
                 kind = FAULTS[len(faults) % len(FAULTS)]
-                target = inject(kind, soak.server().stubs(), soak.state()["triton_pid"], len(faults))
+                target = inject(kind, server().stubs(), state()["triton_pid"], len(faults))
                 time.sleep(1)  # for the fault to show before the check
-                took = healthy_after(soak.address, 300, now)
+                took = healthy_after(address, 300, now)
                 faults.append(
-                    {"s": round(now - soak.started), "fault": kind, "target": target, "recovered_s": took}
+                    {"s": round(now - started), "fault": kind, "target": target, "recovered_s": took}
                 )
                 typer.echo(f"fault {faults[-1]}")
                 next_fault += fault_every
             time.sleep(1)
         stop.set()
-        soak.elapsed = time.monotonic() - soak.started
+        elapsed = time.monotonic() - started
         for _ in clients:
             for key, row in done.get(timeout=120).items():
-                soak.counts[key] = [a + b for a, b in zip(soak.counts.get(key, [0, 0, 0]), row, strict=True)]
+                counts[key] = [a + b for a, b in zip(counts.get(key, [0, 0, 0]), row, strict=True)]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=120)
-    write(folder, soak, faults, samples)
+        os.killpg(serving.pid, signal.SIGTERM)
+        serving.wait(timeout=120)
+    write(folder, counts, elapsed, list(servers.values())[1:], faults, samples)
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
@@ -198,24 +188,24 @@ def growth(samples: list[dict], restarts: list[int]) -> float:
     return max(grown, default=float("nan"))
 
 
-def write(folder: Path, soak: Soak, faults: list[dict], samples: list[dict]) -> None:
+def write(
+    folder: Path, counts: Counts, elapsed: float, restarts: list[int], faults: list[dict], samples: list[dict]
+) -> None:
     """The records (CSV), the generated section of perf/RESULTS.md, and the verdict."""
     _csv(folder / "faults.csv", faults)
     _csv(folder / "memory.csv", samples)
     columns = ("sent", "errors_first_attempt", "failed_after_retries")
-    counts = [
+    rows = [
         {"minute": m, "model": model, **dict(zip(columns, row, strict=True))}
-        for (m, model), row in sorted(soak.counts.items())
+        for (m, model), row in sorted(counts.items())
     ]
-    _csv(folder / "requests.csv", counts)
-    sent, first, failed = (sum(c[k] for c in counts) for k in columns)
-    restarts = list(soak.servers.values())[1:]
+    _csv(folder / "requests.csv", rows)
+    sent, first, failed = (sum(r[k] for r in rows) for k in columns)
     grew = growth(samples, restarts)
     unprovoked = [r for r in restarts if not any(0 <= r - f["s"] <= 40 for f in faults)]
-    per_model = {c["model"]: 0 for c in counts}
-    for c in counts:
-        per_model[c["model"]] += c["sent"]
-    rates = ", ".join(f"{m} {n / max(soak.elapsed, 1):,.0f}/s" for m, n in per_model.items())
+    models = sorted({model for _, model in counts})
+    per_model = {m: sum(row[0] for (_, model), row in counts.items() if model == m) for m in models}
+    rates = ", ".join(f"{m} {n / max(elapsed, 1):,.0f}/s" for m, n in per_model.items())
     each = ", ".join(f"{f['fault']} {f['recovered_s'] or float('nan'):.1f} s" for f in faults)
     text = publish(
         folder,

@@ -1,6 +1,6 @@
 """Train the FAQ models the baseline scoring scripts load, as Azure ML would register them: each
-saved with joblib into its own model folder, reused while the data and the model code it was
-trained from are unchanged (the pairwise model takes minutes to train)."""
+saved with joblib into its own model folder, reused while the data and the code it was trained
+from are unchanged (the pairwise model takes minutes to train)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,23 @@ from typing import Any
 
 import joblib
 
-from faq.data import DEFAULT_DATA_DIR, FILES, FaqDataset, load_dataset
+from faq.data import FaqDataset, load_dataset
 from serving.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE, FINGERPRINT_FILE = "model.joblib", "fingerprint.json"
 KINDS = ("faq_pairwise", "faq_sklearn")
-_SOURCES = {
-    "faq_pairwise": ("faq/baseline.py", "faq/model.py", "faq/data.py"),
-    "faq_sklearn": ("faq/model.py", "faq/data.py"),
-}
 
 
-def fingerprint(kind: str, data_dir: Path = DEFAULT_DATA_DIR, options: dict[str, Any] | None = None) -> str:
-    digest = hashlib.sha256(kind.encode())
-    for name in FILES:
-        digest.update((Path(data_dir) / name).read_bytes())
-    for source in _SOURCES[kind]:
-        digest.update((REPO_ROOT / source).read_bytes())
-    digest.update(json.dumps(options or {}, sort_keys=True).encode())
-    return digest.hexdigest()
+def fingerprint(kind: str, options: dict[str, Any] | None = None) -> str:
+    """The data set and the FAQ pipeline's code (``faq.specs.fingerprint``), the pairwise
+    model's own code, and the training options."""
+    from faq.specs import fingerprint as pipeline
+
+    code = (REPO_ROOT / "faq" / "baseline.py").read_text() if kind == "faq_pairwise" else ""
+    parts = (kind, pipeline(), code, json.dumps(options or {}, sort_keys=True))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def fit(kind: str, ds: FaqDataset, **options: Any) -> dict[str, Any]:
@@ -54,9 +50,10 @@ def fit(kind: str, ds: FaqDataset, **options: Any) -> dict[str, Any]:
 def prepare(
     kind: str, root: Path, *, ds: FaqDataset | None = None, force: bool = False, **options: Any
 ) -> Path:
-    """Return ``root/kind`` holding a trained model, training it only when needed."""
+    """Return ``root/kind`` holding a trained model, training it only when needed (always for
+    a data set ``ds`` given here, which the fingerprint does not cover)."""
     folder, stamp = Path(root) / kind, Path(root) / kind / FINGERPRINT_FILE
-    wanted = fingerprint(kind, options=options) if ds is None else None
+    wanted = fingerprint(kind, options) if ds is None else None
     kept = stamp.exists() and (folder / MODEL_FILE).exists() and json.loads(stamp.read_text())
     if not force and wanted and kept and kept.get("fingerprint") == wanted:
         log.info("reusing %s from %s", kind, folder)

@@ -11,13 +11,13 @@ import os
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
 from perf import OUT_DIR
 from serving.paths import REPO_ROOT
-from serving.triton import ManagedServer, free_ports, port_is_free
+from serving.triton import ManagedServer, free_ports
 
 BASELINE_DIR = Path(__file__).resolve().parent
 SCRIPTS = {
@@ -28,27 +28,19 @@ SCRIPTS = {
 READY_LINE = "ready for serving traffic"  # logged by each worker after init()
 
 
-class BaselineError(RuntimeError):
-    pass
-
-
 @dataclass
 class AzmlServer(ManagedServer):
     """``azmlinfsrv --entry_script SCRIPT --model_dir DIR --port PORT --worker_count N``."""
 
     label = "azmlinfsrv"
-    error = BaselineError
     cwd = REPO_ROOT
 
     entry_script: Path
     model_dir: Path | None = None
-    port: int = 0  # 0: a free port
     workers: int = 1
     log_path: Path = OUT_DIR / "azmlinfsrv.log"
     process: subprocess.Popen[bytes] | None = None
-
-    def __post_init__(self) -> None:
-        self.port = self.port or free_ports(1)[0]
+    port: int = field(default_factory=lambda: free_ports(1)[0], init=False)
 
     @property
     def url(self) -> str:
@@ -65,8 +57,6 @@ class AzmlServer(ManagedServer):
         return {"AML_APP_INSIGHTS_ENABLED": "false", **os.environ, **extra}
 
     def _preflight(self) -> None:
-        if not port_is_free(self.port):
-            raise BaselineError(f"port {self.port} is in use")
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def start(self, timeout: float = 600.0) -> Self:  # the pairwise model loads slowly

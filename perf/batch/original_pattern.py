@@ -1,10 +1,12 @@
-"""The original architecture's scoring of one series, as the benchmark's baseline: start Python,
-unpickle the model (written by bench.py a moment earlier into a private build folder), read the
-whole sensor CSV, keep one (device, sensor), predict, write a CSV."""
+"""The original architecture's scoring of one series, the batch benchmark's baseline: start
+Python, unpickle the model, read the whole sensor CSV, keep one (device, sensor), predict, write
+a CSV.
+
+    python perf/batch/original_pattern.py CSV MODEL DEVICE SENSOR FEATURES OUT
+"""
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
 from pathlib import Path
@@ -15,26 +17,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from batch_scoring import features  # same features as the job (NumPy only)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--csv", required=True)
-    p.add_argument("--model", required=True)
-    p.add_argument("--device", required=True)
-    p.add_argument("--sensor", required=True)
-    p.add_argument("--features", default="context")
-    p.add_argument("--out", required=True)
-    args = p.parse_args()
-
-    with open(args.model, "rb") as fh:
-        model = pickle.load(fh)
-    df = pd.read_csv(args.csv)
-    df = df[(df["Device"] == args.device) & (df["Sensor"] == args.sensor)].reset_index(drop=True)
-    x = features.compute(df["Value"].to_numpy(), args.features)
-    pred = model.predict(x)
-    df["Prediction"] = [0 if p == 1 else 1 for p in pred]  # +1 -> 0 normal, -1 -> 1 anomaly
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+def main(csv: str, model_file: str, device: str, sensor: str, feature_set: str, out: str) -> None:
+    model = pickle.loads(Path(model_file).read_bytes())
+    df = pd.read_csv(csv)
+    df = df[(df["Device"] == device) & (df["Sensor"] == sensor)].reset_index(drop=True)
+    df["Prediction"] = (model.predict(features.compute(df["Value"].to_numpy(), feature_set)) == -1).astype(
+        int
+    )
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])

@@ -25,7 +25,7 @@ def test_original_pattern_reads_the_whole_csv_and_scores_one_series(store_root: 
     model = fit(x[:360], PRESETS["default"])
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(model))
     out = tmp_path / "out.csv"
-    command = original_pattern_command(csv, tmp_path / "m.pkl", "D001", "S02", out)
+    command = original_pattern_command(csv, tmp_path / "m.pkl", "D001", "S02", "context", out)
     subprocess.run(command, check=True, timeout=120)
     got = pd.read_csv(out)
     assert len(got) == len(df) and set(got["Device"]) == {"D001"} and set(got["Sensor"]) == {"S02"}
