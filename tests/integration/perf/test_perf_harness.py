@@ -52,9 +52,9 @@ def test_a_run_against_a_server_it_did_not_start(triton_server: TritonServer, tm
     measure(run, triton_server.http_url, baselines=False)
     for model in run.models:
         assert (tmp_path / f"pa_{model}.csv").read_text().startswith("Concurrency,Inferences/Second")
-    levels = {(row.model, row.point.concurrency) for row in run.rows}
+    levels = {(model, point.concurrency) for model, _, _, point in run.rows}
     assert levels == {("faq_match", 8), ("faq_match", 16), (IMAGE_MODEL, 2), (IMAGE_MODEL, 4)}
-    assert all(row.point.throughput > 0 and 0 < row.point.p50_ms <= row.point.p99_ms for row in run.rows)
+    assert all(p.throughput > 0 and 0 < p.p50_ms <= p.p99_ms for *_, p in run.rows)
     assert "| faq_match | triton | perf_analyzer | 16 |" in summary(run)
     assert triton_server.is_ready()
 
