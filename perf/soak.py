@@ -11,7 +11,6 @@ a stub stalled, a stub killed or the server killed in turn; records and goals: d
 from __future__ import annotations
 
 import csv
-import json
 import math
 import multiprocessing
 import os
@@ -30,7 +29,7 @@ from perf import OUT_DIR, publish, records_folder
 from serving.client import RETRYABLE, ClientError, Endpoint, infer
 from serving.faults import FAULTS, inject
 from serving.health import healthy_after
-from serving.paths import REPO_ROOT
+from serving.paths import REPO_ROOT, read_state
 from serving.triton import Ports, TritonServer, free_ports, memory
 
 SECTION = "## Soak"
@@ -75,14 +74,11 @@ def load(
 
 
 def state() -> dict:
-    """The serve command's state file; rewritten at every restart, so read again if caught in
-    the middle of a write."""
-    for _ in range(50):
-        try:
-            return json.loads((RUN / "triton.json").read_text())
-        except (OSError, ValueError):
-            time.sleep(0.2)
-    return json.loads((RUN / "triton.json").read_text())
+    """The serve command's state file (replaced in one step at every restart)."""
+    running = read_state(RUN / "triton.json")
+    if running is None:
+        raise RuntimeError(f"no state in {RUN}: the served stack is gone")
+    return running
 
 
 def server() -> TritonServer:

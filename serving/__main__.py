@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -17,7 +16,7 @@ from typing import Annotated
 import typer
 
 from serving.front_door import FrontDoor, FrontDoorError
-from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR, STATE_FILE
+from serving.paths import MODEL_REPOSITORY_DIR, RUN_DIR, STATE_FILE, read_state, write_state
 from serving.supervise import Supervisor
 from serving.triton import (
     Ports,
@@ -34,13 +33,6 @@ from serving.triton import (
 
 app = typer.Typer(add_completion=False, help="Run the local Triton Inference Server (CPU, no Docker).")
 SUPERVISOR_LOG = RUN_DIR / "supervisor.log"
-
-
-def _read_state() -> dict | None:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 @app.command()
@@ -66,7 +58,7 @@ def serve(
     With the front door (the default), the HTTP and gRPC ports are HAProxy's
     (k8s/base/front-door/haproxy.cfg) and Triton listens on free loopback ports behind it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    state = _read_state()
+    state = read_state()
     if state and pid_alive(state["pid"]):
         raise typer.BadParameter(
             f"a server started here is already running (pid {state['pid']}); `make stop` first"
@@ -91,7 +83,6 @@ def serve(
 
     def record(started: TritonServer) -> None:
         assert started.process is not None
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         fields = {
             "pid": os.getpid(),
             "triton_pid": started.process.pid,
@@ -102,9 +93,7 @@ def serve(
             "repository": str(repository.resolve()),
             "admin_key": admin_key,
         }
-        STATE_FILE.touch(mode=0o600)
-        STATE_FILE.chmod(0o600)  # it holds the admin key
-        STATE_FILE.write_text(json.dumps(fields))
+        write_state(fields)
 
     try:
         server.start(timeout)
@@ -162,7 +151,7 @@ def _serve_in_background(timeout: float) -> None:
         )
     deadline = time.monotonic() + timeout + 30
     while time.monotonic() < deadline:
-        state = _read_state()
+        state = read_state()
         if state and state.get("pid") == child.pid:
             typer.echo(
                 f"Triton ready: HTTP localhost:{state['http']}  gRPC localhost:{state['grpc']}  "
@@ -181,7 +170,7 @@ def _serve_in_background(timeout: float) -> None:
 @app.command()
 def stop() -> None:
     """Stop the server started with ``serve --detach``: its supervisor, Triton and Triton's stubs."""
-    state = _read_state()
+    state = read_state()
     if not state:
         typer.echo("no server running")
         return
@@ -209,7 +198,7 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """Print whether the local server is up and which models are ready."""
-    state = _read_state()
+    state = read_state()
     port = state.get("triton_http", state["http"]) if state else 8000
     admin = {"admin-key": state["admin_key"]} if state and state.get("admin_key") else None
     try:

@@ -156,14 +156,15 @@ def _apply(repository: Path, config: mc.ModelConfig, load: Loader | None) -> Non
 def running_loader(repository: Path) -> Loader | None:
     """The load call of the server that ``python -m serving serve`` runs on ``repository`` (its
     state file holds the admin key), or None when none runs there."""
-    from serving.paths import STATE_FILE
+    from serving.paths import read_state
     from serving.triton import Ports, TritonServer, pid_alive
 
-    try:
-        state = json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return None
-    if state.get("repository") != str(repository.resolve()) or not pid_alive(state["triton_pid"]):
+    state = read_state()
+    if (
+        not state
+        or state.get("repository") != str(repository.resolve())
+        or not pid_alive(state["triton_pid"])
+    ):
         return None
     return TritonServer(repository, Ports(state["triton_http"]), admin_key=state["admin_key"]).load
 
