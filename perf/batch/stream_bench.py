@@ -109,7 +109,8 @@ def main(
         config = kafka_config(broker.bootstrap)
         ensure_topic(config, partitions=8)
         record["ingest"] = ingest_sampled(db.url, config, spec, ingesters, rate)
-        typer.echo(f"ingest: {record['ingest']['stored_per_s_while_sending']:,} readings/s")
+        i = record["ingest"]
+        typer.echo(f"ingest: {i['stored']:,} stored, {i['stored_per_s_while_sending']:,}/s while sending")
         _, record["train_s"] = trained(work / "store", spec)
         store = ["--store", f"local:{work / 'store'}", "--workers", str(WORKERS)]
         for hour in range(hours):
