@@ -10,4 +10,4 @@ clients sent them: ``{"question": "..."}`` and ``{"image": "<base64 of the encod
 
 from __future__ import annotations
 
-FAQ_FIELD, IMAGE_FIELD, TOP_K = "question", "image", 5
+FAQ_FIELD, IMAGE_FIELD = "question", "image"  # top-k: the served ensembles' own, from their specs

@@ -19,7 +19,8 @@ if str(_REPO_ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
-from perf.baseline import FAQ_FIELD, TOP_K, models  # noqa: E402
+from faq.specs import TOP_K  # noqa: E402
+from perf.baseline import FAQ_FIELD, models  # noqa: E402
 
 payload: dict[str, Any] = {}
 

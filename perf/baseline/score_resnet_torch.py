@@ -20,10 +20,10 @@ import torch  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
 from imaging.labels import imagenet_labels  # noqa: E402
-from imaging.networks import RESNET152_PYTORCH  # noqa: E402
+from imaging.networks import RESNET152_PYTORCH, TOP_K  # noqa: E402
 from imaging.postprocess import top_k  # noqa: E402
 from imaging.preprocess import ImageError, preprocess_bytes  # noqa: E402
-from perf.baseline import IMAGE_FIELD, TOP_K  # noqa: E402
+from perf.baseline import IMAGE_FIELD  # noqa: E402
 
 THREADS_ENV = "BASELINE_TORCH_THREADS"  # default: PyTorch's own choice (all cores)
 model: torch.nn.Module | None = None

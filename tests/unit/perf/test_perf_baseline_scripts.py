@@ -10,7 +10,8 @@ from types import ModuleType
 import pytest
 
 from faq.data import FaqDataset, load_dataset
-from perf.baseline import TOP_K, models
+from faq.specs import TOP_K
+from perf.baseline import models
 from perf.baseline.server import SCRIPTS
 
 
