@@ -74,7 +74,9 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     """perf_analyzer input-data files and the locust workload, all from the same real data:
     held-out FAQ duplicates (wordings the model never trained on) and the photos in wheels."""
     from faq.data import load_dataset, split_duplicates
+    from faq.specs import TEXT
     from imaging.samples import all_samples
+    from imaging.specs import IMAGE
 
     texts = [str(t) for t in split_duplicates(load_dataset())[1]["text"]]
     images = list(all_samples().values())
@@ -82,8 +84,8 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     # BYTES layout (a 4-byte length, then the bytes), not the bare file.
     raw = [struct.pack("<I", len(b)) + b for b in (p.read_bytes() for p in images)]
     documents = {
-        "faq": {"data": [{"TEXT": {"content": [t], "shape": [1]}} for t in texts]},
-        "image": {"data": [{"IMAGE": {"b64": base64.b64encode(b).decode(), "shape": [1]}} for b in raw]},
+        "faq": {"data": [{TEXT: {"content": [t], "shape": [1]}} for t in texts]},
+        "image": {"data": [{IMAGE: {"b64": base64.b64encode(b).decode(), "shape": [1]}} for b in raw]},
         "workload": {"questions": texts, "image_files": [str(p) for p in images]},
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def load(
     with the server, the load must not starve a stub past Triton's 1 s health deadline."""
     os.nice(10)
     endpoint, counts = Endpoint(f"127.0.0.1:{port}"), {}
-    client, name, n = endpoint.client(), "TEXT" if model == "faq_match" else "IMAGE", 0
+    client, n = endpoint.client(), 0
 
     def count(column: int) -> None:  # CLOCK_MONOTONIC is one clock for every process
         counts.setdefault((int((time.monotonic() - started) // 60), model), [0, 0, 0])[column] += 1
@@ -57,7 +57,7 @@ def load(
         next_at += 1 / per_second
         time.sleep(max(0.0, next_at - time.monotonic()))
         count(0)
-        data, n = {name: inputs[n % len(inputs)]}, n + 1
+        data, n = inputs[n % len(inputs)], n + 1
         try:
             infer(endpoint, model, data, [output], client=client, timeout_s=30)
         except RETRYABLE:
@@ -105,7 +105,9 @@ def main(
     """Serve, load, inject faults, record; exits 1 when a goal is missed."""
     from export.build_repository import build
     from faq.data import load_dataset, split_duplicates
+    from faq.specs import FAQ_ID, TEXT
     from imaging.samples import all_samples
+    from imaging.specs import CLASS_ID, IMAGE
 
     folder, repository = records_folder(out, "soak"), OUT_DIR / "soak_repository"
     build("cpu", repository, only=MODELS, with_steps=True)
@@ -127,9 +129,9 @@ def main(
                 raise typer.Exit(1)
             time.sleep(1)
         texts = split_duplicates(load_dataset())[1]["text"]
-        questions = [np.array([[str(q).encode()]], dtype=object) for q in texts]
-        photos = [np.array([[p.read_bytes()]], dtype=object) for p in all_samples().values()]
-        loads = [("faq_match", questions, "FAQ_ID", faq_rate), (MODELS[1], photos, "CLASS_ID", image_rate)]
+        questions = [{TEXT: np.array([[str(q).encode()]], dtype=object)} for q in texts]
+        photos = [{IMAGE: np.array([[p.read_bytes()]], dtype=object)} for p in all_samples().values()]
+        loads = [(MODELS[0], questions, FAQ_ID, faq_rate), (MODELS[1], photos, CLASS_ID, image_rate)]
         spawn, started = multiprocessing.get_context("spawn"), time.monotonic()
         stop, done, clients = spawn.Event(), spawn.Queue(), []
         for model, inputs, output, rate in loads:
