@@ -42,13 +42,20 @@ from faq.calibration import EDGE, FLOOR, Calibration, fit_calibration
 from faq.data import FaqDataset, load_dataset, split_duplicates
 from faq.model import FaqModel, training_data
 from faq.scope import CONFIDENT, Scope, fit_scope, off_topic, user_questions
-from faq.specs import ARTIFACT_DIR, CLASSIFIER_FILE, PROVENANCE_FILE, TABLE_FILE, fingerprint
+from faq.specs import (
+    ARTIFACT_DIR,
+    CLASSIFIER_FILE,
+    PROBABILITIES,
+    PROVENANCE_FILE,
+    TABLE_FILE,
+    TEXT,
+    fingerprint,
+)
 from serving.paths import ARTIFACTS_DIR
 
 log = logging.getLogger(__name__)
 
-INPUT_NAME = "TEXT"
-OUTPUT_NAME = "PROBABILITIES"
+INPUT_NAME, OUTPUT_NAME = TEXT, PROBABILITIES  # the classifier's tensors, as the spec names them
 SHIPPED = "shipped data set (faq/datasets/stackoverflow_js)"
 OPSET = {"": 17, "ai.onnx.ml": 3}
 # ONNX Runtime 1.19 in the tritonserver:24.10 container reads IR version 10 at most.

@@ -27,6 +27,7 @@ from faq.baseline import PairwiseBaseline
 from faq.calibration import cross_validated, fit_calibration
 from faq.data import FaqDataset, clean_text, load_dataset, split_duplicates
 from faq.model import FaqModel, ranks
+from faq.specs import TEXT
 from serving.paths import REPO_ROOT
 
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "faq_accuracy.md"
@@ -90,7 +91,7 @@ def _onnx_scorer(model: FaqModel) -> Callable[[str], object]:
 
     def score(question: str) -> object:
         text = np.array([[clean_text(question)]], dtype=object)
-        return session.run(None, {"TEXT": text})[0]
+        return session.run(None, {TEXT: text})[0]
 
     return score
 

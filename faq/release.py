@@ -33,7 +33,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from faq.specs import CLASSIFIER_FILE, MODEL_NAME, PROVENANCE_FILE, TABLE_FILE, TOP_K
+from faq.specs import CLASSIFIER_FILE, MODEL_NAME, PROVENANCE_FILE, TABLE_FILE, TEXT, TOP_K
 from serving.paths import MODEL_REPOSITORY_DIR
 from serving.versions import (
     VersionError,
@@ -75,7 +75,7 @@ def _served_top3(classifier: Path, postprocess: Path, texts: list[str]) -> np.nd
 
     session = ort.InferenceSession(str(classifier / ONNX_FILE), providers=["CPUExecutionProvider"])
     faq_ids = np.asarray(json.loads((postprocess / TABLE_FILE).read_text())["faq_id"])
-    scores = session.run(None, {"TEXT": np.array(texts, dtype=object).reshape(-1, 1)})[0]
+    scores = session.run(None, {TEXT: np.array(texts, dtype=object).reshape(-1, 1)})[0]
     scores = scores[:, : len(faq_ids)]  # a last column, where there is one, is the scope's
     return faq_ids[np.argsort(-scores, axis=1, kind="stable")[:, :3]]
 

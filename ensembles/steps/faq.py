@@ -15,7 +15,7 @@ from ensembles.runtime import Arrays, ConfigError, RequestError, Step, StepConfi
 from faq.text import clean_text
 
 
-def clean_request(texts: np.ndarray, max_bytes: int, name: str = "TEXT") -> np.ndarray:
+def clean_request(texts: np.ndarray, max_bytes: int, name: str) -> np.ndarray:
     """Validate and clean one request's ``[n, 1]`` array of bytes; raise :class:`RequestError`.
 
     The length is checked before decoding, so 1 MB of text costs nothing; decoding is strict
