@@ -34,9 +34,10 @@ from serving.paths import MODEL_REPOSITORY_DIR
 def first_inputs(spec: ModelSpec, size: int) -> np.ndarray:
     """``size`` real items for an ensemble's input: held-out FAQ questions, or the sample photos."""
     from faq.data import load_dataset
+    from faq.specs import TEXT
     from imaging.samples import all_samples
 
-    if spec.inputs[0].name == "TEXT":
+    if spec.inputs[0].name == TEXT:
         items = [t.encode() for t in load_dataset().originals["question"].head(size)]
     else:
         photos = [p.read_bytes() for p in all_samples().values()]
