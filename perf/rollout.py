@@ -66,8 +66,9 @@ def main(
                 env,
                 "--csv-full-history",
             )
-    (folder / "switches.json").write_text(json.dumps(switched.result(), indent=1))
-    write(folder, switched.result())
+    done = switched.result()
+    (folder / "switches.json").write_text(json.dumps(done, indent=1))
+    write(folder, done)
 
 
 def write(folder: Path, switches: list[dict]) -> None:

@@ -81,15 +81,15 @@ def state() -> dict:
     return running
 
 
-def server() -> TritonServer:
-    """A handle on the running server: its address, admin key and stubs (by shared-memory prefix)."""
-    running = state()
+def server(running: dict) -> TritonServer:
+    """A handle on the server ``running`` (a state) describes: its address, admin key and stubs
+    (by shared-memory prefix)."""
     return TritonServer(REPO_ROOT, Ports(running["triton_http"]), admin_key=running["admin_key"])
 
 
 def address() -> tuple[str, str]:
     """The server's HTTP address and admin key, for the deep check."""
-    running = server()
+    running = server(state())
     return running.http_url, str(running.admin_key)
 
 
@@ -145,11 +145,12 @@ def main(
             if now >= next_sample:  # resident memory of the server, each stub and the front door
                 running = state()
                 servers.setdefault(running["triton_pid"], round(now - started))
-                samples.append({"s": round(now - started), **memory(running, server().stubs())})
+                samples.append({"s": round(now - started), **memory(running, server(running).stubs())})
                 next_sample += 10
             if now >= next_fault and end - now > min(60, fault_every):  # time left to recover
                 kind = FAULTS[len(faults) % len(FAULTS)]
-                target = inject(kind, server().stubs(), state()["triton_pid"], len(faults))
+                running = state()
+                target = inject(kind, server(running).stubs(), running["triton_pid"], len(faults))
                 time.sleep(1)  # for the fault to show before the check
                 took = healthy_after(address, 300, now)
                 faults.append(

@@ -52,14 +52,15 @@ def timed(*args: str) -> float:
 
 
 def trained(store: Path, spec: GenSpec) -> tuple[dict, float]:
-    """Generated series and their models in a local store; the serving manifest, training seconds."""
+    """Generated series and their models in a local store; the manifest it now serves (as
+    ``train_all`` published it), training seconds."""
     local = StoreSpec.parse(f"local:{store}")
     generate(local, spec, workers=WORKERS, progress=False)
     started = time.perf_counter()
     manifest = train_all(local, PRESETS["default"], workers=WORKERS, progress=False)
     if not manifest["gate"]["passed"]:
         raise RuntimeError(f"the models were not published: {manifest['gate']}")
-    return json.loads((store / "models" / MODEL_MANIFEST).read_text()), time.perf_counter() - started
+    return manifest, time.perf_counter() - started
 
 
 def score(store: Path, out: Path) -> dict:
@@ -69,10 +70,10 @@ def score(store: Path, out: Path) -> dict:
     return {"wall_s": wall, **json.loads(out.read_text())}
 
 
-def subset_store(full: Path, keys: list[str], dst: Path) -> Path:
-    """A store holding only ``keys`` (data, models and a filtered manifest): the same files."""
-    manifest = json.loads((full / "models" / MODEL_MANIFEST).read_text())
-    manifest["models"] = {k: manifest["models"][k] for k in keys}
+def subset_store(manifest: dict, full: Path, keys: list[str], dst: Path) -> Path:
+    """A store holding only ``keys`` of ``full`` (data, models, and ``manifest`` filtered to
+    them): the same files."""
+    manifest = {**manifest, "models": {k: manifest["models"][k] for k in keys}}
     for k in keys:
         for sub, name in (("data", f"{k}.parquet"), ("models", manifest["models"][k]["blob"])):
             (dst / sub / name).parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +154,11 @@ def main(
     }
     record["scales"] = []
     for n in sorted({int(s) for s in scales.split(",") if int(s) < series} | {series}):
-        store = work / "full" if n == series else subset_store(work / "full", keys[:n], work / f"subset-{n}")
+        store = (
+            work / "full"
+            if n == series
+            else subset_store(manifest, work / "full", keys[:n], work / f"subset-{n}")
+        )
         typer.echo(f"scoring {n:,} series")
         record["scales"].append({"series": n, **score(store, folder / f"score-{n}.json")})
     fixed, per = fit_line([(s["series"], s["wall_s"]) for s in record["scales"]])
@@ -161,7 +166,7 @@ def main(
 
     n = min(baseline_series, series)
     typer.echo(f"original pattern on {n} series, between runs of the job on them")
-    ours = subset_store(work / "full", keys[:n], work / "ours")
+    ours = subset_store(manifest, work / "full", keys[:n], work / "ours")
     config = replace(PRESETS["default"], **{k: manifest["config"][k] for k in ("features", "gamma", "nu")})
     runs = [score(ours, folder / "score-ours.json")["wall_s"]]
     original = original_pattern(work / "full", keys[:n], work / "original", config)
