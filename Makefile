@@ -135,7 +135,7 @@ perf-tune: ## configuration sweep of one model with Triton Model Analyzer (TUNE_
 	@[ -x .venv-ma/bin/model-analyzer ] || { python3.11 -m venv .venv-ma && .venv-ma/bin/pip install -q -r requirements/model-analyzer.lock; }
 	$(PY) -m perf.tune $(TUNE_MODEL)
 
-perf-soak: ## 30 min of mixed load on the served stack with a stall or kill every 4 min; records in perf/results/<date>/soak
+perf-soak: ## 30 min of mixed load on the served stack with a stall, kill or freeze every 4 min; records in perf/results/<date>/soak
 	$(PY) -m perf.soak
 
 # --- example web app (docs/webapp.md) --------------------------------------------------

@@ -17,7 +17,9 @@ in its ``args``). Configuration comes from the environment:
   front door as its own container instead.
 * ``DEEP_HEALTH_PORT``: when set, ``python -m serving.health --serve`` answers HTTP probes there
   with the deep check (one real request through every ensemble), for Azure ML, whose liveness
-  and readiness probes can only GET a path; it gets the admin key to list the models.
+  and readiness probes can only GET a path; it gets the admin key to list the models. With
+  ``FRONT_DOOR=1`` it also asks the door's own check, so that a dead or frozen HAProxy fails the
+  probe and Azure ML replaces the container (nothing else in it restarts the door).
 
 Extra command-line arguments are passed on to ``tritonserver``. Python 3.10, standard
 library only: this runs on the image's own Python.
@@ -102,8 +104,9 @@ def health_command(env: Mapping[str, str]) -> list[str] | None:
         return None
     if not port.isdigit():
         raise ConfigError(f"DEEP_HEALTH_PORT must be a port number, not {port!r}")
-    triton = "localhost:8010" if env.get("FRONT_DOOR") == "1" else "localhost:8000"
-    flags = f"--serve {port} --url {triton} --timeout 4"
+    door = env.get("FRONT_DOOR") == "1"  # then the probe also asks the door in this container
+    flags = f"--serve {port} --url localhost:{8010 if door else 8000} --timeout 4"
+    flags += " --front-door localhost:8000" if door else ""
     return [sys.executable, "-m", "serving.health", *flags.split()]
 
 

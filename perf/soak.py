@@ -5,7 +5,8 @@
 
 ``python -m serving serve`` on free ports with ``faq_match`` and ``efficientnet_lite0``, loaded at
 about half its capacity from niced client processes through ``serving.client`` (with retries),
-a stub stalled, a stub killed or the server killed in turn; records and goals: docs/perf.md, "Soak".
+a stub stalled, a stub killed, the server killed or frozen in turn (``serving.faults``);
+records and goals: docs/perf.md, "Soak".
 """
 
 from __future__ import annotations
@@ -201,7 +202,10 @@ def write(
     _csv(folder / "requests.csv", rows)
     sent, first, failed = (sum(r[k] for r in rows) for k in columns)
     grew = growth(samples, restarts)
-    unprovoked = [r for r in restarts if not any(0 <= r - f["s"] <= 40 for f in faults)]
+    # a restart is first seen at the sample after its fault healed
+    unprovoked = [
+        r for r in restarts if not any(0 <= r - f["s"] <= (f["recovered_s"] or 0) + 40 for f in faults)
+    ]
     models = sorted({model for _, model in counts})
     per_model = {m: sum(row[0] for (_, model), row in counts.items() if model == m) for m in models}
     rates = ", ".join(f"{m} {n / max(elapsed, 1):,.0f}/s" for m, n in per_model.items())

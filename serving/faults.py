@@ -1,7 +1,8 @@
 """Faults the served stack must heal by itself, injected on purpose: a Python-backend stub
 stalled past Triton 2.51's hard-coded 1 s health deadline (what a host stall does), a stub
-killed, the server killed. The soak benchmark and the fault-injection tests inject them here and
-wait for :func:`serving.health.healthy_after`."""
+killed, the server killed, the server frozen for good (hung: it still accepts connections).
+The soak benchmark and the fault-injection tests inject them here and wait for
+:func:`serving.health.healthy_after`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import signal
 import time
 
-FAULTS = ("stall", "kill_stub", "kill_server")
+FAULTS = ("stall", "kill_stub", "kill_server", "freeze_server")
 STALL_S = 1.5
 
 
@@ -25,8 +26,8 @@ def stall(pid: int, seconds: float = STALL_S) -> None:
 def inject(fault: str, stubs: dict[str, list[int]], server_pid: int, number: int = 0) -> str:
     """Inject ``fault`` (one of :data:`FAULTS`); returns whom it hit: ``tritonserver``, or the
     model whose first stub was hit (the ``number``-th of ``stubs``' models, in name order)."""
-    if fault == "kill_server":
-        os.kill(server_pid, signal.SIGKILL)
+    if fault in ("kill_server", "freeze_server"):  # frozen: SIGSTOP, never continued
+        os.kill(server_pid, signal.SIGKILL if fault == "kill_server" else signal.SIGSTOP)
         return "tritonserver"
     model = sorted(stubs)[number % len(stubs)]
     if fault == "kill_stub":

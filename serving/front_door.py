@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.health import front_door_verdict
 from serving.paths import REPO_ROOT, RUN_DIR
 from serving.triton import ManagedServer, Ports, port_is_free
 
@@ -74,10 +75,13 @@ class FrontDoor(ManagedServer):
             if not port_is_free(port, self.address):
                 raise FrontDoorError(f"{name} port {port} is in use")
 
+    def answers(self, timeout: float = 2.0) -> bool:
+        """Whether HAProxy itself answers its own check in time (:func:`front_door_verdict`)."""
+        return front_door_verdict(f"127.0.0.1:{self.public.http}", timeout).healthy
+
     def is_ready(self) -> bool:
-        for port in (self.public.http, self.public.grpc):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            except OSError:
-                return False
-        return True
+        try:
+            socket.create_connection(("127.0.0.1", self.public.grpc), timeout=1).close()
+        except OSError:
+            return False
+        return self.answers(timeout=1)

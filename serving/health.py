@@ -34,6 +34,7 @@ from pathlib import Path
 
 WARMUP_IMAGE = Path(__file__).resolve().parent.parent / "imaging" / "data" / "warmup_image.bin"
 QUESTION = b"how do I copy an array in javascript"
+FRONT_DOOR_CHECK = "/front-door/alive"  # answered by HAProxy itself (monitor-uri), never forwarded
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,19 @@ def check(url: str, timeout: float = 4.0, admin_key: str | None = None) -> list[
         return list(pool.map(lambda m: check_one(base, *m, timeout), models))
 
 
+def front_door_verdict(address: str, timeout: float = 2.0) -> Verdict:
+    """The front door's own check: HAProxy answers it without Triton. A frozen HAProxy fails it
+    although the kernel still accepts connections on its port (a TCP probe would pass)."""
+    base = address if "://" in address else f"http://{address}"
+    started = time.perf_counter()
+    try:
+        _request(f"{base}{FRONT_DOOR_CHECK}", None, {}, timeout)
+        healthy, detail = True, "answered"
+    except OSError as exc:  # refused, timed out, not 200
+        healthy, detail = False, f"{type(exc).__name__}: {exc}"
+    return Verdict("(front door)", healthy, detail, time.perf_counter() - started)
+
+
 def healthy_after(
     server: Callable[[], tuple[str, str | None]], within_s: float, since: float | None = None
 ) -> float | None:
@@ -145,14 +159,16 @@ def healthy_after(
     return None
 
 
-def serve(port: int, url: str, timeout: float) -> ThreadingHTTPServer:
-    """An HTTP server whose every GET runs the deep check: 200 when each ensemble answers, else
-    503 with the failures, one per line. For platforms whose probes can only GET a path (Azure ML
-    online deployments); Kubernetes runs the command below as an exec probe instead."""
+def serve(port: int, url: str, timeout: float, front_door: str | None = None) -> ThreadingHTTPServer:
+    """An HTTP server whose every GET runs the deep check (and, with ``front_door``, the door's
+    own check): 200 when each answers, else 503 with the failures, one per line. For platforms
+    whose probes can only GET a path (Azure ML online deployments, where the door runs in the same
+    container and nothing else would notice it gone); Kubernetes runs the command below as an exec
+    probe instead, and probes the door's sidecar itself."""
 
     class Probe(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            verdicts = check(url, timeout)
+            verdicts = check(url, timeout) + ([front_door_verdict(front_door, timeout)] if front_door else [])
             healthy = all(v.healthy for v in verdicts)
             lines = (f"{'ok' if v.healthy else 'FAIL'} {v.model}: {v.detail}\n" for v in verdicts)
             body = "".join(lines).encode()
@@ -173,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default="localhost:8000", help="Triton's HTTP address")
     parser.add_argument("--timeout", type=float, default=4.0, help="seconds per request")
     parser.add_argument("--serve", type=int, metavar="PORT", help="answer HTTP probes on PORT instead")
+    parser.add_argument("--front-door", metavar="ADDRESS", help="with --serve: also the door's own check")
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.url, args.timeout).serve_forever()
+        serve(args.serve, args.url, args.timeout, args.front_door).serve_forever()
         return 0
     verdicts = check(args.url, args.timeout)
     for v in verdicts:

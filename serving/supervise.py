@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from serving import health
-from serving.triton import ManagedServer, TritonError, TritonServer
+from serving.front_door import FrontDoor
+from serving.triton import TritonError, TritonServer
 
 log = logging.getLogger("serving.supervise")
 DEAD_STUB = re.compile(r"Stub process '(.+?)_\d+_\d+' is not healthy")
@@ -57,9 +58,11 @@ class Supervisor:
     backoff_s: tuple[float, ...] = (1, 2, 4, 8, 16, 30)
     healthy_resets_after_s: float = 60.0
     on_start: Callable[[TritonServer], None] = lambda server: None
-    front_door: ManagedServer | None = None  # restarted alone when it exits
+    front_door: FrontDoor | None = None  # restarted alone when it exits or stops answering
     restarts: list[str] = field(default_factory=list)  # why each restart happened, in order
     reloads: list[str] = field(default_factory=list)  # the models reloaded instead of a restart
+    door_restarts: list[str] = field(default_factory=list)  # why the front door was restarted alone
+    _door_misses: int = 0  # its own checks failed in a row
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def stop(self) -> None:
@@ -119,14 +122,33 @@ class Supervisor:
             self.reloads.append(model)
         return True
 
-    def _keep_front_door(self) -> None:
-        """Restart the front door alone when it exited (or could not start last time)."""
-        door = self.front_door
-        if door is None or (door.process is not None and door.exit_code() is None):
+    def _keep_front_door(self, probe: bool) -> None:
+        """Restart the front door alone when it exited, when it could not start last time, or,
+        at a check (``probe``), when it failed its own check that many times in a row (frozen:
+        its ports still accept connections, but nothing is served)."""
+        door, why = self.front_door, ""
+        if door is None:
             return
-        if door.process is not None:
-            log.warning("the front door exited (%s); restarting it", describe_exit(door.exit_code() or 0))
+        if door.process is not None and (code := door.exit_code()) is not None:
+            why = f"exited ({describe_exit(code)})"
+        elif door.process is not None:
+            if not probe:
+                return
+            if door.answers(self.check_timeout_s):
+                self._door_misses = 0
+                return
+            self._door_misses += 1
+            log.warning(
+                "the front door failed its check (%d of %d)", self._door_misses, self.failures_to_restart
+            )
+            if self._door_misses < self.failures_to_restart:
+                return
+            why = f"did not answer {self._door_misses} checks in a row"
+        if why:
+            log.warning("the front door %s; restarting it", why)
+            self.door_restarts.append(why)
             door.stop(timeout=3)
+        self._door_misses = 0
         try:
             door.start(30)
             self.on_start(self.server)  # its new pid into the state file
@@ -141,8 +163,9 @@ class Supervisor:
             code = self.server.exit_code()
             if code is not None:
                 return f"exited ({describe_exit(code)})"
-            self._keep_front_door()
-            if time.monotonic() < next_check:
+            checking = time.monotonic() >= next_check
+            self._keep_front_door(probe=checking)
+            if not checking:
                 continue
             bad = self._failed_checks()
             if bad and self._reload_broken(bad):

@@ -1,14 +1,20 @@
 """The front door (HAProxy, k8s/base/front-door/haproxy.cfg) in front of the session's Triton: the
 requests that kill Triton 2.51 get a clear 4xx over HTTP and gRPC and the server stays up; slow
-and half-sent requests are cut off; ordinary requests pass unchanged."""
+and half-sent requests are cut off; ordinary requests pass unchanged; the door's own check
+tells a frozen door from a live one."""
 
 from __future__ import annotations
 
 import gzip
 import http.client
 import json
+import os
+import signal
 import socket
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from tritonclient.utils import InferenceServerException
 
 from export.build_repository import build
 from imaging.samples import sample_bytes
+from serving import health
 from serving.front_door import FrontDoor
 from serving.triton import Ports, TritonServer, free_ports
 
@@ -246,3 +253,50 @@ def test_the_model_repository_api_is_not_served_through_the_door(door: FrontDoor
         client.unload_model("faq_match")
     assert refused.value.status() == "StatusCode.PERMISSION_DENIED"
     assert client.is_model_ready("faq_match")
+
+
+def test_its_own_check_is_answered_by_haproxy_alone(tmp_path: Path) -> None:
+    """``/front-door/alive`` is HAProxy's own answer (the supervisor's and the pod's probe of the
+    door): 200 with nothing behind it, where a forwarded request fails; a frozen HAProxy fails it
+    although its port still accepts connections."""
+    nothing = Ports(*free_ports(3))  # no Triton listens here
+    with FrontDoor(Ports(*free_ports(2), 0), nothing, log_path=tmp_path / "front-door.log") as door:
+        assert door.answers()
+        connection = http.client.HTTPConnection("127.0.0.1", door.public.http, timeout=10)
+        connection.request("GET", "/v2/health/ready")
+        assert connection.getresponse().status == 503  # forwarded: no server behind the door
+        os.kill(door.process.pid, signal.SIGSTOP)
+        try:
+            socket.create_connection(("127.0.0.1", door.public.http), timeout=1).close()
+            assert not door.answers(timeout=1)
+        finally:
+            os.kill(door.process.pid, signal.SIGCONT)
+        assert door.answers()
+
+
+def test_the_probe_of_a_container_with_its_door_fails_while_the_door_is_frozen(
+    door: FrontDoor, triton_server: TritonServer
+) -> None:
+    """Azure ML's probe route (`serving.health --serve ... --front-door`): the deep check of Triton
+    behind the door and the door's own check; a frozen door fails it (503) although Triton is fine."""
+    probe = health.serve(0, triton_server.http_url, timeout=3, front_door=f"127.0.0.1:{door.public.http}")
+    threading.Thread(target=probe.serve_forever, daemon=True).start()
+
+    def status() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{probe.server_port}/live", timeout=60) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        healthy = status()
+        os.kill(door.process.pid, signal.SIGSTOP)
+        try:
+            frozen = status()
+        finally:
+            os.kill(door.process.pid, signal.SIGCONT)
+    finally:
+        probe.shutdown()
+    assert healthy[0] == 200 and "ok (front door)" in healthy[1] and "ok faq_match" in healthy[1], healthy
+    assert frozen[0] == 503 and "FAIL (front door)" in frozen[1] and "ok faq_match" in frozen[1], frozen

@@ -1,6 +1,7 @@
-"""Fault injection under the supervisor: a killed server, a killed stub, a stub stalled past
-Triton's 1 s deadline. Each time the service answers correctly again within a stated time, the
-supervisor says why it restarted, and no request is ever answered wrongly."""
+"""Fault injection under the supervisor: a killed or frozen server, a killed stub, a stub stalled
+past Triton's 1 s deadline, a killed or frozen front door. Each time the service answers
+correctly again within a stated time, the supervisor says why it restarted, and no request is
+ever answered wrongly."""
 
 from __future__ import annotations
 
@@ -102,6 +103,23 @@ def test_a_killed_stub_is_noticed_and_the_service_answers_within_thirty_seconds(
     assert took < 30 + START_UP_S / 2
 
 
+def test_a_frozen_server_is_restarted(supervised: Supervisor) -> None:
+    """tritonserver itself stops (SIGSTOP, never continued: a hung server). Its port still accepts
+    connections and its process runs, so only the deep check shows it; after two failed checks the
+    supervisor kills what is left and starts a fresh server, which answers correctly."""
+    server = supervised.server
+    expected = ask(Endpoint(server.http_url), [QUESTION])[0][0]
+    frozen = server.process.pid
+    os.kill(frozen, signal.SIGSTOP)
+    time.sleep(1)
+    budget = 2 * (supervised.check_every_s + supervised.check_timeout_s) + 3 + START_UP_S + 10
+    took = _wait_healthy(server, budget)
+    assert server.process is not None and server.process.pid != frozen
+    assert [r.split(" (")[0] for r in supervised.restarts] == ["failed the deep check 2 times in a row"]
+    assert ask(Endpoint(server.http_url), [QUESTION])[0][0] == expected
+    assert took < budget
+
+
 @pytest.mark.parametrize("stall_s", [1.5, 3.0])
 def test_a_stub_stalled_past_the_deadline_under_load(supervised: Supervisor, stall_s: float) -> None:
     """Triton 2.51 aborts when a stub misses its 1 s health deadline; the service comes back.
@@ -126,27 +144,37 @@ def test_a_stub_stalled_past_the_deadline_under_load(supervised: Supervisor, sta
         print(f"answered wrongly during the stall, before the restart: {load.wrong}")
 
 
-def test_a_killed_front_door_is_restarted_alone(tmp_path: Path) -> None:
-    """The front door's process dies: it is started again on the same ports within seconds, and
-    Triton behind it keeps running (no restart)."""
+@pytest.mark.parametrize(
+    ("fault", "within_s"),
+    [(signal.SIGKILL, 10.0), (signal.SIGSTOP, 2 * (1.0 + 2.0) + 3 + 10)],
+    ids=["killed", "frozen"],
+)
+def test_a_killed_or_frozen_front_door_is_restarted_alone(
+    tmp_path: Path, fault: signal.Signals, within_s: float
+) -> None:
+    """The front door's process dies, or freezes (its port still accepts connections; only its
+    own check shows that nothing is served): it is started again on the same ports, and Triton
+    behind it keeps running (no restart). A frozen one is replaced after two missed checks."""
     repository = tmp_path / "repo"
     build("cpu", repository, only=["faq_match"], with_steps=True)
     server = TritonServer(repository, Ports.free(), log_path=tmp_path / "triton.log").start(timeout=180)
     door = FrontDoor(Ports(*free_ports(2), 0), server.ports, log_path=tmp_path / "front-door.log").start(30)
-    supervisor = Supervisor(server, check_every_s=1.0, front_door=door)
+    supervisor = Supervisor(server, check_every_s=1.0, check_timeout_s=2.0, front_door=door)
     thread = threading.Thread(target=supervisor.run, daemon=True)
     thread.start()
     try:
         endpoint = Endpoint(f"127.0.0.1:{door.public.http}")
         expected = ask(endpoint, [QUESTION])[0][0]
         triton_pid, door_pid = server.process.pid, door.process.pid
-        os.kill(door_pid, signal.SIGKILL)
+        os.kill(door_pid, fault)
         started = time.monotonic()
-        while time.monotonic() - started < 10 and (door.process is None or door.process.pid == door_pid):
+        while time.monotonic() - started < within_s and not (door.process and door.process.pid != door_pid):
             time.sleep(0.2)
         assert ask(Endpoint(f"127.0.0.1:{door.public.http}"), [QUESTION], retry_s=10)[0][0] == expected
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < within_s
         assert server.process.pid == triton_pid and supervisor.restarts == []
+        why = "exited" if fault == signal.SIGKILL else "did not answer"
+        assert len(supervisor.door_restarts) == 1 and supervisor.door_restarts[0].startswith(why)
     finally:
         supervisor.stop()
         thread.join(timeout=120)

@@ -355,6 +355,7 @@ def test_clients_reach_triton_only_through_the_front_door(
     import re
 
     from serving.front_door import CONFIG, MAX_BODY_BYTES, FrontDoor
+    from serving.health import FRONT_DOOR_CHECK
 
     objects = rendered[overlay]
     triton, door = container(objects), container(objects, "front-door")
@@ -377,3 +378,6 @@ def test_clients_reach_triton_only_through_the_front_door(
     for probe in (triton["livenessProbe"], triton["readinessProbe"]):
         assert f"localhost:{env['TRITON_HTTP_PORT']}" in probe["exec"]["command"]
     assert triton["startupProbe"]["httpGet"]["port"] == int(env["FRONT_DOOR_HTTP_PORT"])
+    # the front door's own check, answered by HAProxy without Triton (not a TCP connect)
+    assert door["livenessProbe"]["httpGet"] == {"path": FRONT_DOOR_CHECK, "port": "http"}
+    assert f"monitor-uri {FRONT_DOOR_CHECK}\n" in CONFIG.read_text()

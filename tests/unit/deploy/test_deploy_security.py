@@ -152,7 +152,10 @@ def test_entrypoint_puts_the_front_door_before_triton_when_asked() -> None:
     assert (door[1]["TRITON_HTTP_PORT"], door[1]["FRONT_DOOR_HTTP_PORT"]) == ("8010", "8000")
     assert door[1]["MAX_BODY_BYTES"] == str(MAX_BODY_BYTES)
     assert door[1]["FRONT_DOOR_REQUEST_TIMEOUT"] == FrontDoor.request_timeout
-    assert "localhost:8010" in (entrypoint.health_command(env) or [])
+    probe = entrypoint.health_command(env) or []
+    assert "localhost:8010" in probe  # Triton behind the door, and the door's own check in front
+    assert probe[probe.index("--front-door") + 1] == "localhost:8000"
+    assert "--front-door" not in (entrypoint.health_command({"DEEP_HEALTH_PORT": "8005"}) or [])
     assert entrypoint.front_door({}) is None and "--http-port=8000" in entrypoint.server_command(
         {"TRITON_API_KEY": "k" * 32}
     )

@@ -43,6 +43,9 @@ def test_stubs_are_hit_in_name_order_and_the_server_by_its_pid(
     assert inject("kill_stub", stubs, server, number=0) == "a_model"
     assert processes["a_model"].wait(5) == -signal.SIGKILL
     assert processes["b_model"].poll() is None and processes["server"].poll() is None
+    assert inject("freeze_server", stubs, server) == "tritonserver"
+    time.sleep(0.2)
+    assert psutil.Process(server).status() == psutil.STATUS_STOPPED
     assert inject("kill_server", stubs, server) == "tritonserver"
     assert processes["server"].wait(5) == -signal.SIGKILL
     with pytest.raises(ValueError, match="unknown fault"):
